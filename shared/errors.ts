@@ -1,0 +1,82 @@
+// The one table of error codes used on the wire, in the relay and in the CLI, and the error class that carries them.
+
+/**
+ * Every error code Hotline can produce. `status` is the HTTP status used when the error crosses
+ * HTTP; `close` is set when the relay closes the WebSocket because of it; `hint` is what a
+ * person should do next.
+ */
+export const errorCodes = {
+  BAD_FRAME: { status: 400, close: null, message: 'frame is not valid JSON', hint: 'send one JSON object per frame' },
+  BAD_SCHEMA: { status: 400, close: null, message: 'message does not match the protocol schema', hint: 'check the client version' },
+  FRAME_TOO_LARGE: { status: 413, close: 1009, message: 'frame exceeds the relay size limit', hint: 'shorten the message' },
+  RATE_LIMITED: { status: 429, close: null, message: 'too many messages on this connection', hint: 'slow down and retry' },
+  AUTH_REQUIRED: { status: 401, close: 4401, message: 'authenticate before sending anything else', hint: 'answer the challenge first' },
+  AUTH_FAILED: { status: 401, close: 4401, message: 'challenge signature does not verify', hint: 'check the identity keyfile' },
+  AUTH_TIMEOUT: { status: 408, close: 4408, message: 'authentication took too long', hint: 'reconnect' },
+  UNKNOWN_KEY: { status: 403, close: 4403, message: 'this key is not enrolled on the relay', hint: 'join with an invite first' },
+  REVOKED_KEY: { status: 403, close: 4403, message: 'this key has been revoked', hint: 'ask the relay operator for a new invite' },
+  WRONG_ROLE: { status: 403, close: null, message: 'this role may not do that', hint: 'use an identity with the right role' },
+  BAD_SIGNATURE: { status: 400, close: null, message: 'signature does not verify', hint: 'the message was altered or forged' },
+  BAD_ENVELOPE: { status: 400, close: null, message: 'envelope breaks a protocol rule', hint: 'check the client version' },
+  REPLAY_ID: { status: 409, close: null, message: 'an envelope with this id was already accepted', hint: 'nothing to do: it is on record' },
+  SEQ_NOT_INCREASING: { status: 409, close: null, message: 'sequence number does not increase', hint: 'the client state is stale or this is a replay' },
+  NOT_CHANNEL_MEMBER: { status: 403, close: null, message: 'sender or recipient is not a member of this channel', hint: 'ask the operator to open the channel' },
+  WRONG_STATE: { status: 403, close: null, message: 'sender claims a state it does not belong to', hint: 'the envelope is forged' },
+  UNKNOWN_CHANNEL: { status: 404, close: null, message: 'no such channel', hint: 'ask the operator to open the channel' },
+  UNKNOWN_STATE: { status: 404, close: null, message: 'no such state on this relay', hint: 'check the state code (e.g. US, CN)' },
+  UNKNOWN_LEVEL: { status: 400, close: null, message: 'unknown level', hint: 'use ROUTINE, PRIORITY, IMMEDIATE or FLASH' },
+  UNKNOWN_ID: { status: 404, close: null, message: 'no such notice', hint: 'check the id with `hotline inbox`' },
+  PENDING_CAP: { status: 429, close: null, message: 'a recipient has too many undelivered envelopes', hint: 'the recipient is offline; reach them another way' },
+  PREKEY_EXPIRED: { status: 400, close: null, message: 'prekey is outside its validity window', hint: 'the owner must publish a fresh prekey' },
+  PREKEY_BAD_SIGNATURE: { status: 400, close: null, message: 'prekey is not signed by its identity key', hint: 'the key directory was tampered with' },
+  NOT_A_RECIPIENT: { status: 403, close: null, message: 'this key is not a recipient of the envelope', hint: 'nothing to open' },
+  DECRYPT_FAILED: { status: 400, close: null, message: 'envelope does not decrypt', hint: 'the envelope was altered in transit' },
+  INVITE_INVALID: { status: 403, close: null, message: 'invite code is not valid', hint: 'ask the operator for a new invite' },
+  INVITE_USED: { status: 403, close: null, message: 'invite code was already used', hint: 'ask the operator for a new invite' },
+  INVITE_EXPIRED: { status: 403, close: null, message: 'invite code has expired', hint: 'ask the operator for a new invite' },
+  UNAUTHORIZED: { status: 401, close: null, message: 'missing or wrong token', hint: 'set HOTLINE_ADMIN_TOKEN or pass --token' },
+  FORBIDDEN: { status: 403, close: null, message: 'not allowed', hint: 'use an identity with the right role' },
+  NOT_FOUND: { status: 404, close: null, message: 'not found', hint: 'check the name or id' },
+  CONFLICT: { status: 409, close: null, message: 'already exists', hint: 'nothing to do' },
+  SHUTTING_DOWN: { status: 503, close: 1001, message: 'relay is shutting down', hint: 'reconnect in a moment' },
+  RELAY_UNREACHABLE: { status: 503, close: null, message: 'cannot reach the relay', hint: 'check HOTLINE_RELAY and that the relay is running' },
+  WRONG_PASSPHRASE: { status: 401, close: null, message: 'wrong passphrase for the keyfile', hint: 'check HOTLINE_PASSPHRASE' },
+  NO_IDENTITY: { status: 404, close: null, message: 'no identity in HOTLINE_HOME', hint: 'run `hotline init --name NAME` first' },
+  KEY_CHANGED: { status: 409, close: null, message: 'a pinned contact key has changed', hint: 'verify the new fingerprint out of band, then `hotline trust KEYID FP`' },
+  BAD_INPUT: { status: 400, close: null, message: 'invalid input', hint: 'see --help' },
+  TIMEOUT: { status: 504, close: null, message: 'timed out', hint: 'retry' },
+  INTERNAL: { status: 500, close: 1011, message: 'internal error', hint: 'see the relay log' },
+} as const;
+
+export type ErrorCode = keyof typeof errorCodes;
+
+export const errorCodeList = Object.keys(errorCodes) as ErrorCode[];
+
+/** True when `code` is one of ours (for values that came from outside). */
+export function isErrorCode(code: unknown): code is ErrorCode {
+  return typeof code === 'string' && Object.prototype.hasOwnProperty.call(errorCodes, code);
+}
+
+/** The one error type Hotline throws: a code from the table, a message for people, an optional cause. */
+export class HotlineError extends Error {
+  override readonly name = 'HotlineError';
+  readonly code: ErrorCode;
+  readonly detail: Readonly<Record<string, unknown>>;
+
+  constructor(code: ErrorCode, message?: string, options?: { cause?: unknown; detail?: Record<string, unknown> }) {
+    super(message ?? errorCodes[code].message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.detail = Object.freeze({ ...(options?.detail ?? {}) });
+  }
+
+  get hint(): string {
+    return errorCodes[this.code].hint;
+  }
+}
+
+/** Turns any caught value into a HotlineError (INTERNAL unless it already is one). */
+export function toHotlineError(cause: unknown): HotlineError {
+  if (cause instanceof HotlineError) return cause;
+  const message = cause instanceof Error ? cause.message : String(cause);
+  return new HotlineError('INTERNAL', message, { cause });
+}

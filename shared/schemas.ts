@@ -1,0 +1,276 @@
+// Zod schemas for everything that crosses a boundary: envelopes, receipts, audit records, and every wire message.
+import { z } from 'zod';
+import { errorCodeList, type ErrorCode } from './errors.ts';
+import { levels } from './levels.ts';
+
+const b64u = (bytes: number) => {
+  const length = Math.ceil((bytes * 4) / 3);
+  return z.string().length(length).regex(/^[A-Za-z0-9_-]+$/, 'must be base64url');
+};
+
+/** Hard ceilings on sizes, shared by the relay (frame limit) and clients (before sending). */
+export const limits = {
+  maxFrameBytes: 256 * 1024,
+  maxBodyChars: 200 * 1024,
+  maxRecipients: 64,
+  maxRefs: 16,
+  maxTextChars: 64 * 1024,
+} as const;
+
+export const keyIdSchema = b64u(32).describe('base64url Ed25519 public key');
+export const signatureSchema = b64u(64);
+export const hashSchema = b64u(32);
+export const x25519Schema = b64u(32);
+export const stateCodeSchema = z.string().regex(/^[A-Z][A-Z0-9]{1,7}$/, 'state code: 2-8 capitals/digits, e.g. US');
+export const channelIdSchema = z.string().regex(/^[A-Z][A-Z0-9]{1,7}-[A-Z][A-Z0-9]{1,7}$/, 'channel id: A-B, e.g. CN-US');
+export const uuidSchema = z
+  .string()
+  .regex(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/, 'must be a lowercase UUIDv7');
+export const timestampSchema = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+export const levelSchema = z.enum(levels);
+export const kinds = ['notice', 'reply', 'ack', 'receipt', 'check', 'raise'] as const;
+export const kindSchema = z.enum(kinds);
+export type Kind = (typeof kinds)[number];
+export const roles = ['poc', 'alternate', 'reviewer', 'director'] as const;
+export const roleSchema = z.enum(roles);
+export type Role = (typeof roles)[number];
+export const nameSchema = z.string().min(1).max(80).regex(/^[^\u0000-\u001f\u007f]+$/, 'no control characters');
+const drillIdSchema = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'drill id: letters, digits, - and _');
+
+export const drillMarkSchema = z.strictObject({
+  drillId: drillIdSchema,
+  inject: z.number().int().min(0).max(10_000).nullable(),
+});
+export type DrillMark = z.infer<typeof drillMarkSchema>;
+
+export const headerSchema = z.strictObject({
+  v: z.literal(1),
+  id: uuidSchema,
+  channel: channelIdSchema,
+  kind: kindSchema,
+  from: keyIdSchema,
+  fromState: stateCodeSchema,
+  toState: stateCodeSchema,
+  level: levelSchema.nullable(),
+  drill: drillMarkSchema.nullable(),
+  seq: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
+  createdAt: timestampSchema,
+  refs: z.array(uuidSchema).max(limits.maxRefs),
+});
+export type EnvelopeHeader = z.infer<typeof headerSchema>;
+
+export const recipientSchema = z.strictObject({
+  kid: keyIdSchema,
+  prekeyId: hashSchema,
+  ephemeralPub: x25519Schema,
+  /** nonce(24) || XChaCha20-Poly1305(content key(32)) with tag(16). */
+  wrappedKey: b64u(72),
+});
+export type Recipient = z.infer<typeof recipientSchema>;
+
+export const envelopeSchema = z.strictObject({
+  header: headerSchema,
+  recipients: z.array(recipientSchema).max(limits.maxRecipients),
+  body: z.string().max(limits.maxBodyChars).regex(/^[A-Za-z0-9_-]+$/, 'must be base64url'),
+  sig: signatureSchema,
+});
+export type Envelope = z.infer<typeof envelopeSchema>;
+
+/** What is inside an envelope's encrypted body. */
+export const contentSchema = z.strictObject({
+  subject: z.string().max(200).nullable(),
+  text: z.string().max(limits.maxTextChars),
+});
+export type Content = z.infer<typeof contentSchema>;
+
+export const signedPrekeySchema = z.strictObject({
+  owner: keyIdSchema,
+  prekeyId: hashSchema,
+  publicKey: x25519Schema,
+  notBefore: timestampSchema,
+  notAfter: timestampSchema,
+  sig: signatureSchema,
+});
+export type SignedPrekey = z.infer<typeof signedPrekeySchema>;
+
+/** The relay's signed statement that it durably accepted an envelope. */
+export const relayReceiptSchema = z.strictObject({
+  id: uuidSchema,
+  hash: hashSchema,
+  acceptedAt: timestampSchema,
+  auditSeq: z.number().int().min(1),
+  ackDeadline: timestampSchema.nullable(),
+  relay: keyIdSchema,
+  sig: signatureSchema,
+});
+export type RelayReceipt = z.infer<typeof relayReceiptSchema>;
+
+export const auditEventSchema = z.strictObject({
+  seq: z.number().int().min(1),
+  at: timestampSchema,
+  type: z.string().regex(/^[a-z][a-z.-]{0,40}$/),
+  data: z.record(z.string(), z.unknown()),
+  prev: hashSchema,
+  hash: hashSchema,
+});
+export type AuditEvent = z.infer<typeof auditEventSchema>;
+
+export const auditCheckpointSchema = z.strictObject({
+  seq: z.number().int().min(1),
+  head: hashSchema,
+  at: timestampSchema,
+  relay: keyIdSchema,
+  sig: signatureSchema,
+});
+export type AuditCheckpoint = z.infer<typeof auditCheckpointSchema>;
+
+const ridSchema = z.string().min(1).max(64);
+
+// ---- client → relay ----
+
+export const authMessageSchema = z.strictObject({ type: z.literal('auth'), kid: keyIdSchema, sig: signatureSchema });
+export const sendMessageSchema = z.strictObject({ type: z.literal('send'), rid: ridSchema, envelope: envelopeSchema });
+export const confirmMessageSchema = z.strictObject({
+  type: z.literal('confirm'),
+  ids: z.array(uuidSchema).min(1).max(512),
+});
+export const publishPrekeyMessageSchema = z.strictObject({
+  type: z.literal('prekey.publish'),
+  rid: ridSchema,
+  prekey: signedPrekeySchema,
+});
+export const getKeysMessageSchema = z.strictObject({
+  type: z.literal('keys.get'),
+  rid: ridSchema,
+  /** States whose keys to fetch; empty means every state this identity shares a channel with, and its own. */
+  states: z.array(stateCodeSchema).max(32),
+});
+export const pingMessageSchema = z.strictObject({ type: z.literal('ping'), rid: ridSchema });
+
+export const clientMessageSchema = z.discriminatedUnion('type', [
+  authMessageSchema,
+  sendMessageSchema,
+  confirmMessageSchema,
+  publishPrekeyMessageSchema,
+  getKeysMessageSchema,
+  pingMessageSchema,
+]);
+export type ClientMessage = z.infer<typeof clientMessageSchema>;
+
+// ---- relay → client ----
+
+export const directoryEntrySchema = z.strictObject({
+  kid: keyIdSchema,
+  state: stateCodeSchema,
+  role: roleSchema,
+  name: nameSchema,
+  revoked: z.boolean(),
+  prekey: signedPrekeySchema.nullable(),
+});
+export type DirectoryEntry = z.infer<typeof directoryEntrySchema>;
+
+export const channelInfoSchema = z.strictObject({
+  id: channelIdSchema,
+  states: z.tuple([stateCodeSchema, stateCodeSchema]),
+  deadlines: z.record(levelSchema, z.number().int().positive()),
+});
+export type ChannelInfo = z.infer<typeof channelInfoSchema>;
+
+export const challengeMessageSchema = z.strictObject({
+  type: z.literal('challenge'),
+  nonce: b64u(32),
+  relay: keyIdSchema,
+  serverTime: timestampSchema,
+  protocol: z.literal(1),
+});
+export const welcomeMessageSchema = z.strictObject({
+  type: z.literal('welcome'),
+  kid: keyIdSchema,
+  state: stateCodeSchema,
+  role: roleSchema,
+  name: nameSchema,
+  serverTime: timestampSchema,
+  channels: z.array(channelInfoSchema),
+  pending: z.number().int().min(0),
+});
+export const acceptedMessageSchema = z.strictObject({
+  type: z.literal('accepted'),
+  rid: ridSchema,
+  receipt: relayReceiptSchema,
+  /** True when this id had already been accepted (idempotent resend): the receipt is the original one. */
+  duplicate: z.boolean(),
+});
+export const deliverMessageSchema = z.strictObject({
+  type: z.literal('deliver'),
+  envelope: envelopeSchema,
+  receipt: relayReceiptSchema,
+});
+export const keysMessageSchema = z.strictObject({
+  type: z.literal('keys'),
+  rid: ridSchema,
+  entries: z.array(directoryEntrySchema),
+});
+export const okMessageSchema = z.strictObject({ type: z.literal('ok'), rid: ridSchema });
+export const pongMessageSchema = z.strictObject({ type: z.literal('pong'), rid: ridSchema, serverTime: timestampSchema });
+export const errorCodeSchema = z.enum(errorCodeList as [ErrorCode, ...ErrorCode[]]);
+export const errorMessageSchema = z.strictObject({
+  type: z.literal('error'),
+  rid: ridSchema.nullable(),
+  code: errorCodeSchema,
+  message: z.string().max(1000),
+});
+/** Escalation and other relay-side happenings a client is told of (overdue, escalation, ...). */
+export const relayEventMessageSchema = z.strictObject({
+  type: z.literal('event'),
+  event: z.strictObject({
+    kind: z.string().regex(/^[a-z][a-z.-]{0,40}$/),
+    auditSeq: z.number().int().min(1),
+    at: timestampSchema,
+    data: z.record(z.string(), z.unknown()),
+  }),
+});
+
+export const relayMessageSchema = z.discriminatedUnion('type', [
+  challengeMessageSchema,
+  welcomeMessageSchema,
+  acceptedMessageSchema,
+  deliverMessageSchema,
+  keysMessageSchema,
+  okMessageSchema,
+  pongMessageSchema,
+  errorMessageSchema,
+  relayEventMessageSchema,
+]);
+export type RelayMessage = z.infer<typeof relayMessageSchema>;
+
+// ---- HTTP (admin and join) ----
+
+export const inviteRequestSchema = z.strictObject({
+  state: stateCodeSchema,
+  role: roleSchema.default('poc'),
+  name: nameSchema.nullable().default(null),
+  ttlMs: z.number().int().min(1000).max(30 * 24 * 3600 * 1000).default(24 * 3600 * 1000),
+});
+export const channelOpenRequestSchema = z.strictObject({
+  a: stateCodeSchema,
+  b: stateCodeSchema,
+  deadlines: z.partialRecord(levelSchema, z.number().int().min(100).max(30 * 24 * 3600 * 1000)).default({}),
+});
+export const revokeRequestSchema = z.strictObject({ kid: keyIdSchema, reason: z.string().max(200).nullable().default(null) });
+export const joinRequestSchema = z.strictObject({
+  invite: z.string().min(8).max(128),
+  kid: keyIdSchema,
+  name: nameSchema,
+  prekey: signedPrekeySchema.nullable(),
+  /** Ed25519 signature over canonical({ctx:'hotline-join-v1', invite, kid, name}): proves the key. */
+  sig: signatureSchema,
+});
+export const joinResponseSchema = z.strictObject({
+  kid: keyIdSchema,
+  state: stateCodeSchema,
+  role: roleSchema,
+  name: nameSchema,
+  relay: keyIdSchema,
+});
+export type JoinResponse = z.infer<typeof joinResponseSchema>;
+export const httpErrorSchema = z.strictObject({ error: z.strictObject({ code: errorCodeSchema, message: z.string() }) });
