@@ -11,10 +11,11 @@ import {
   nextAuditEvent,
   signCheckpoint,
   signReceipt,
+  type EnvelopeHeader,
 } from '../../shared/index.ts';
 import { party, T0 } from '../helpers/fixed-keys.ts';
 
-export const vectorHeader = {
+export const vectorHeader: Omit<EnvelopeHeader, 'v' | 'from'> = {
   id: '019ad9a8-7c00-7000-8000-000000000001',
   channel: 'CN-US',
   kind: 'notice',
@@ -25,7 +26,7 @@ export const vectorHeader = {
   seq: 1,
   createdAt: T0,
   refs: [],
-} as const;
+};
 
 /** Deterministic parts; the envelope itself has random nonces, so it is stored and must keep verifying. */
 export function deterministicVectors() {
