@@ -1,0 +1,378 @@
+// The PoC's encrypted keyfile in HOTLINE_HOME: identity and prekey secrets sealed under a passphrase-derived key.
+import { randomBytes as nodeRandomBytes, scryptSync } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { z } from 'zod';
+import {
+  createIdentity,
+  createPrekey,
+  fromB64u,
+  fromUtf8,
+  HotlineError,
+  keyId,
+  open,
+  PREKEY_GRACE_MS,
+  PREKEY_VALIDITY_MS,
+  seal,
+  signedPrekeySchema,
+  timestampSchema,
+  toB64u,
+  utf8,
+  type Identity,
+  type SignedPrekey,
+} from '../shared/index.ts';
+
+/** The keyfile's name inside HOTLINE_HOME. */
+export const KEYFILE_NAME = 'identity.key';
+
+/** What the keyfile holds once opened (the sealed JSON carries the byte fields as base64url). */
+export interface KeystoreData {
+  name: string;
+  createdAt: number;
+  /** 64-byte Ed25519 secret key (seed || public key). */
+  identitySecret: Uint8Array;
+  prekeys: { prekey: SignedPrekey; secretKey: Uint8Array }[];
+}
+
+const KEYFILE_VERSION = 1;
+const KEYFILE_AAD = utf8('hotline-keyfile-v1');
+const KEY_BYTES = 32;
+const SALT_BYTES = 16;
+const SCRYPT_MAXMEM = 64 * 1024 * 1024;
+const DEFAULT_KDF = { alg: 'scrypt', N: 32768, r: 8, p: 1 } as const;
+const MAX_NAME_CHARS = 200;
+
+const b64uText = z.string().regex(/^[A-Za-z0-9_-]*$/, 'must be base64url');
+
+// Bounds keep a doctored keyfile from making scrypt allocate or spin without limit.
+const kdfSchema = z.strictObject({
+  alg: z.literal('scrypt'),
+  N: z
+    .number()
+    .int()
+    .min(2 ** 14)
+    .max(2 ** 20)
+    .refine((n) => (n & (n - 1)) === 0, 'N must be a power of two'),
+  r: z.number().int().min(1).max(32),
+  p: z.number().int().min(1).max(16),
+  salt: b64uText,
+});
+type KdfParams = z.infer<typeof kdfSchema>;
+
+const keyfileSchema = z.strictObject({
+  v: z.literal(KEYFILE_VERSION),
+  kdf: kdfSchema,
+  sealed: b64uText,
+});
+
+const sealedDataSchema = z.strictObject({
+  name: z.string().min(1).max(MAX_NAME_CHARS),
+  createdAt: timestampSchema,
+  identitySecret: b64uText,
+  prekeys: z
+    .array(z.strictObject({ prekey: signedPrekeySchema, secretKey: b64uText }))
+    .min(1),
+});
+
+/** The derived key and the parameters it came from, so a save re-uses them without re-deriving. */
+interface Sealing {
+  readonly kdf: KdfParams;
+  readonly key: Uint8Array;
+}
+
+/**
+ * An opened keyfile: the PoC's identity and its prekey secrets. Get one from `createKeystore` or
+ * `openKeystore`; rotations are written back to the keyfile before they take effect here.
+ */
+export class Keystore {
+  readonly home: string;
+  readonly name: string;
+  readonly createdAt: number;
+  readonly identity: Identity;
+  readonly #sealing: Sealing;
+  #prekeys: readonly { prekey: SignedPrekey; secretKey: Uint8Array }[];
+
+  /** @internal Use `createKeystore` or `openKeystore`. */
+  constructor(home: string, data: KeystoreData, sealing: Sealing) {
+    this.home = home;
+    this.name = data.name;
+    this.createdAt = data.createdAt;
+    this.identity = identityFromSecret(data.identitySecret);
+    this.#sealing = sealing;
+    this.#prekeys = [...data.prekeys];
+  }
+
+  /** The newest prekey whose validity window contains `now`; throws PREKEY_EXPIRED when there is none. */
+  currentPrekey(now: number): SignedPrekey {
+    let current: SignedPrekey | null = null;
+    for (const { prekey } of this.#prekeys) {
+      if (now < prekey.notBefore || now > prekey.notAfter) continue;
+      if (current === null || prekey.notBefore > current.notBefore) current = prekey;
+    }
+    if (current === null) {
+      throw new HotlineError('PREKEY_EXPIRED', `no prekey in the keyfile in ${this.home} is valid now; rotate the prekey`);
+    }
+    return current;
+  }
+
+  /** prekeyId → X25519 secret for every prekey still kept (the current one and those within grace). */
+  prekeySecrets(): ReadonlyMap<string, Uint8Array> {
+    return new Map(this.#prekeys.map(({ prekey, secretKey }) => [prekey.prekeyId, secretKey]));
+  }
+
+  /**
+   * Rotates when the newest prekey has less than half of its validity left (or has expired),
+   * pruning prekeys past their grace period; returns the new prekey, or null when none was due.
+   */
+  rotatePrekeyIfDue(now: number, validityMs = PREKEY_VALIDITY_MS): SignedPrekey | null {
+    const newest = this.#newestPrekey();
+    if (newest !== null) {
+      const halfLife = (newest.notAfter - newest.notBefore) / 2;
+      if (newest.notAfter - now >= halfLife) return null;
+    }
+    return this.rotatePrekey(now, validityMs);
+  }
+
+  /** Always makes a new prekey valid from `now`, prunes prekeys past grace, saves, and returns it. */
+  rotatePrekey(now: number, validityMs = PREKEY_VALIDITY_MS): SignedPrekey {
+    const fresh = createPrekey(this.identity, now, validityMs);
+    const kept = this.#prekeys.filter(({ prekey }) => prekey.notAfter + PREKEY_GRACE_MS >= now);
+    const prekeys = [...kept, { prekey: fresh.prekey, secretKey: fresh.secretKey }];
+    writeKeyfile(this.home, this.#sealing, this.#dataWith(prekeys), 'replace');
+    this.#prekeys = prekeys;
+    return fresh.prekey;
+  }
+
+  #newestPrekey(): SignedPrekey | null {
+    let newest: SignedPrekey | null = null;
+    for (const { prekey } of this.#prekeys) {
+      if (newest === null || prekey.notBefore > newest.notBefore) newest = prekey;
+    }
+    return newest;
+  }
+
+  #dataWith(prekeys: KeystoreData['prekeys']): KeystoreData {
+    return { name: this.name, createdAt: this.createdAt, identitySecret: this.identity.keys.secretKey, prekeys };
+  }
+}
+
+/**
+ * Creates HOTLINE_HOME (mode 0700) and a new keyfile in it with a fresh identity and first prekey.
+ * Callers must have awaited `initCrypto()` from shared first. Throws BAD_INPUT for an empty
+ * passphrase or name, CONFLICT when a keyfile is already there.
+ * @example const keystore = createKeystore(home, process.env.HOTLINE_PASSPHRASE ?? '', 'US PoC', Date.now());
+ */
+export function createKeystore(home: string, passphrase: string, name: string, now: number): Keystore {
+  requirePassphrase(passphrase);
+  if (name.trim() === '' || name.length > MAX_NAME_CHARS) {
+    throw new HotlineError('BAD_INPUT', `the name must be 1 to ${MAX_NAME_CHARS} characters`);
+  }
+  try {
+    fs.mkdirSync(home, { recursive: true, mode: 0o700 });
+    fs.chmodSync(home, 0o700);
+  } catch (cause) {
+    throw ioError(`cannot create HOTLINE_HOME at ${home}`, cause);
+  }
+  if (keystoreExists(home)) throw alreadyExists(home);
+
+  const kdf: KdfParams = { ...DEFAULT_KDF, salt: toB64u(nodeRandomBytes(SALT_BYTES)) };
+  const sealing: Sealing = { kdf, key: deriveKey(passphrase, kdf) };
+  const identity = createIdentity();
+  const first = createPrekey(identity, now);
+  const data: KeystoreData = {
+    name,
+    createdAt: now,
+    identitySecret: identity.keys.secretKey,
+    prekeys: [{ prekey: first.prekey, secretKey: first.secretKey }],
+  };
+  writeKeyfile(home, sealing, data, 'create');
+  return new Keystore(home, data, sealing);
+}
+
+/**
+ * Opens the keyfile in HOTLINE_HOME. Callers must have awaited `initCrypto()` from shared first.
+ * Throws NO_IDENTITY when there is no keyfile, WRONG_PASSPHRASE when it does not decrypt (a wrong
+ * passphrase and a tampered file look the same), BAD_INPUT for an empty passphrase or a damaged file.
+ */
+export function openKeystore(home: string, passphrase: string): Keystore {
+  requirePassphrase(passphrase);
+  const file = path.join(home, KEYFILE_NAME);
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (cause) {
+    if (errnoCode(cause) === 'ENOENT') {
+      throw new HotlineError('NO_IDENTITY', `no keyfile in ${home}; run \`hotline init --name NAME\` first`);
+    }
+    throw ioError(`cannot read the keyfile in ${home}`, cause);
+  }
+
+  let parsedJson: unknown;
+  try {
+    parsedJson = JSON.parse(text);
+  } catch (cause) {
+    throw damaged(home, cause);
+  }
+  const keyfile = keyfileSchema.safeParse(parsedJson);
+  if (!keyfile.success) throw damaged(home, keyfile.error);
+  const { kdf } = keyfile.data;
+
+  let sealed: Uint8Array;
+  try {
+    fromB64u(kdf.salt, SALT_BYTES);
+    sealed = fromB64u(keyfile.data.sealed);
+  } catch (cause) {
+    throw damaged(home, cause);
+  }
+
+  const sealing: Sealing = { kdf, key: deriveKey(passphrase, kdf) };
+  let plaintext: Uint8Array;
+  try {
+    plaintext = open(sealing.key, sealed, KEYFILE_AAD);
+  } catch (cause) {
+    sealing.key.fill(0);
+    throw new HotlineError('WRONG_PASSPHRASE', `wrong passphrase for the keyfile in ${home}`, { cause });
+  }
+
+  try {
+    return new Keystore(home, decodeData(home, plaintext), sealing);
+  } finally {
+    plaintext.fill(0);
+  }
+}
+
+/** True when HOTLINE_HOME holds a keyfile (it is not opened). */
+export function keystoreExists(home: string): boolean {
+  return fs.existsSync(path.join(home, KEYFILE_NAME));
+}
+
+function identityFromSecret(secretKey: Uint8Array): Identity {
+  const publicKey = secretKey.slice(32);
+  return { kid: keyId(publicKey), keys: { publicKey, secretKey } };
+}
+
+function requirePassphrase(passphrase: string): void {
+  if (passphrase === '') {
+    throw new HotlineError('BAD_INPUT', 'the passphrase is empty; set HOTLINE_PASSPHRASE');
+  }
+}
+
+function deriveKey(passphrase: string, kdf: KdfParams): Uint8Array {
+  const salt = fromB64u(kdf.salt, SALT_BYTES);
+  try {
+    const derived = scryptSync(passphrase, salt, KEY_BYTES, { N: kdf.N, r: kdf.r, p: kdf.p, maxmem: SCRYPT_MAXMEM });
+    const key = new Uint8Array(derived);
+    derived.fill(0);
+    return key;
+  } catch (cause) {
+    throw new HotlineError('BAD_INPUT', 'the keyfile asks for key-derivation parameters this machine cannot run', { cause });
+  }
+}
+
+function encodeData(data: KeystoreData): Uint8Array {
+  const sealedData: z.infer<typeof sealedDataSchema> = {
+    name: data.name,
+    createdAt: data.createdAt,
+    identitySecret: toB64u(data.identitySecret),
+    prekeys: data.prekeys.map(({ prekey, secretKey }) => ({ prekey, secretKey: toB64u(secretKey) })),
+  };
+  return utf8(JSON.stringify(sealedData));
+}
+
+function decodeData(home: string, plaintext: Uint8Array): KeystoreData {
+  let json: unknown;
+  try {
+    json = JSON.parse(fromUtf8(plaintext));
+  } catch {
+    // No cause: a JSON.parse message quotes the text, and this text holds the secrets.
+    throw damaged(home, undefined);
+  }
+  const sealedData = sealedDataSchema.safeParse(json);
+  if (!sealedData.success) throw damaged(home, undefined);
+  let identitySecret: Uint8Array;
+  let prekeys: KeystoreData['prekeys'];
+  try {
+    identitySecret = fromB64u(sealedData.data.identitySecret, 64);
+    prekeys = sealedData.data.prekeys.map(({ prekey, secretKey }) => ({ prekey, secretKey: fromB64u(secretKey, 32) }));
+  } catch (cause) {
+    throw damaged(home, cause);
+  }
+  const kid = keyId(identitySecret.subarray(32));
+  if (prekeys.some(({ prekey }) => prekey.owner !== kid)) throw damaged(home, undefined);
+  return { name: sealedData.data.name, createdAt: sealedData.data.createdAt, identitySecret, prekeys };
+}
+
+/**
+ * Seals `data` and puts it in place atomically: a 0600 temp file in the same directory, fsync, then
+ * rename ('replace') or hard link ('create', which refuses an existing keyfile even in a race).
+ */
+function writeKeyfile(home: string, sealing: Sealing, data: KeystoreData, mode: 'create' | 'replace'): void {
+  const plaintext = encodeData(data);
+  let sealed: Uint8Array;
+  try {
+    sealed = seal(sealing.key, plaintext, KEYFILE_AAD);
+  } finally {
+    plaintext.fill(0);
+  }
+  const text = `${JSON.stringify({ v: KEYFILE_VERSION, kdf: sealing.kdf, sealed: toB64u(sealed) })}\n`;
+
+  const file = path.join(home, KEYFILE_NAME);
+  const temp = path.join(home, `.${KEYFILE_NAME}.${process.pid}.${nodeRandomBytes(6).toString('hex')}.tmp`);
+  try {
+    const fd = fs.openSync(temp, 'wx', 0o600);
+    try {
+      fs.writeFileSync(fd, text, 'utf8');
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    if (mode === 'create') {
+      try {
+        fs.linkSync(temp, file);
+      } catch (cause) {
+        if (errnoCode(cause) === 'EEXIST') throw alreadyExists(home);
+        throw cause;
+      }
+      fs.unlinkSync(temp);
+    } else {
+      fs.renameSync(temp, file);
+    }
+    fs.chmodSync(file, 0o600);
+    syncDirectory(home);
+  } catch (cause) {
+    fs.rmSync(temp, { force: true });
+    if (cause instanceof HotlineError) throw cause;
+    throw ioError(`cannot write the keyfile in ${home}`, cause);
+  }
+}
+
+// The rename is durable only once the directory entry is on disk; some platforms cannot fsync a directory.
+function syncDirectory(dir: string): void {
+  let fd: number | null = null;
+  try {
+    fd = fs.openSync(dir, 'r');
+    fs.fsyncSync(fd);
+  } catch {
+    // best effort
+  } finally {
+    if (fd !== null) fs.closeSync(fd);
+  }
+}
+
+function alreadyExists(home: string): HotlineError {
+  return new HotlineError('CONFLICT', `a keyfile already exists in ${home}; open it, or choose another HOTLINE_HOME`);
+}
+
+function damaged(home: string, cause: unknown): HotlineError {
+  return new HotlineError('BAD_INPUT', `the keyfile in ${home} is damaged or not a Hotline v${KEYFILE_VERSION} keyfile`, { cause });
+}
+
+function ioError(what: string, cause: unknown): HotlineError {
+  const code = errnoCode(cause);
+  return new HotlineError('BAD_INPUT', code === null ? what : `${what} (${code})`, { cause });
+}
+
+function errnoCode(cause: unknown): string | null {
+  if (typeof cause === 'object' && cause !== null && 'code' in cause && typeof cause.code === 'string') return cause.code;
+  return null;
+}
