@@ -8,7 +8,7 @@
 export const errorCodes = {
   BAD_FRAME: { status: 400, close: null, message: 'frame is not valid JSON', hint: 'send one JSON object per frame' },
   BAD_SCHEMA: { status: 400, close: null, message: 'message does not match the protocol schema', hint: 'check the client version' },
-  FRAME_TOO_LARGE: { status: 413, close: 1009, message: 'frame exceeds the relay size limit', hint: 'shorten the message' },
+  FRAME_TOO_LARGE: { status: 413, close: null, message: 'frame exceeds the relay size limit', hint: 'shorten the message' },
   RATE_LIMITED: { status: 429, close: null, message: 'too many messages on this connection', hint: 'slow down and retry' },
   AUTH_REQUIRED: { status: 401, close: 4401, message: 'authenticate before sending anything else', hint: 'answer the challenge first' },
   AUTH_FAILED: { status: 401, close: 4401, message: 'challenge signature does not verify', hint: 'check the identity keyfile' },

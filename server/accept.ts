@@ -1,0 +1,138 @@
+// The accept path: validate an envelope against the roster and channel, then commit it with its audit event and signed receipt.
+import {
+  HotlineError,
+  signReceipt,
+  verifyEnvelope,
+  type ChannelInfo,
+  type Envelope,
+  type EnvelopeDigest,
+  type Identity,
+  type RelayReceipt,
+} from '../shared/index.ts';
+import type { AuditLog } from './audit-log.ts';
+import type { Clock } from './clock.ts';
+import type { MemberRecord, RelayStore } from './store.ts';
+
+/** What an accepted envelope becomes: the receipt for the sender and the raw frames for recipients. */
+export interface AcceptedEnvelope {
+  readonly rowid: number;
+  readonly receipt: RelayReceipt;
+  readonly duplicate: boolean;
+  readonly envelopeJson: string;
+  readonly receiptJson: string;
+  readonly deliverTo: readonly string[];
+  readonly envelope: Envelope;
+}
+
+/** Kinds whose acceptance starts an acknowledgement deadline. */
+const deadlineKinds = new Set(['notice', 'raise']);
+/** Kinds that answer an earlier envelope, which must exist in the same channel. */
+const answerKinds = new Set(['ack', 'receipt', 'reply', 'raise']);
+/** Kinds addressed to the other state: the sender's own state is not a valid target. */
+const crossStateKinds = new Set(['notice', 'reply', 'raise']);
+
+export interface ValidatedEnvelope {
+  readonly envelope: Envelope;
+  readonly digest: EnvelopeDigest;
+  readonly channel: ChannelInfo;
+}
+
+/**
+ * Checks that need no write: signature, sender identity, channel membership, recipients enrolled.
+ * Throws a HotlineError with the code to send back; nothing is stored on failure.
+ */
+export function validateEnvelope(store: RelayStore, sender: MemberRecord, envelope: Envelope): ValidatedEnvelope {
+  const h = envelope.header;
+  if (h.from !== sender.kid) throw new HotlineError('WRONG_STATE', 'envelope is signed by another key than the one authenticated on this connection');
+  if (sender.role === 'reviewer') throw new HotlineError('WRONG_ROLE', 'reviewers cannot send envelopes');
+  const channel = store.getChannel(h.channel);
+  if (!channel) throw new HotlineError('UNKNOWN_CHANNEL', `no channel ${h.channel} on this relay`);
+  if (!channel.states.includes(sender.state)) throw new HotlineError('NOT_CHANNEL_MEMBER', `${sender.state} is not a party to ${h.channel}`);
+  if (h.fromState !== sender.state) throw new HotlineError('WRONG_STATE', `sender belongs to ${sender.state}, envelope claims ${h.fromState}`);
+  if (crossStateKinds.has(h.kind) && h.toState === h.fromState) {
+    throw new HotlineError('BAD_ENVELOPE', `a ${h.kind} must be addressed to the other state`);
+  }
+  const digest = verifyEnvelope(envelope);
+  for (const r of envelope.recipients) {
+    const member = store.getMember(r.kid);
+    if (!member || member.revokedAt !== null || !channel.states.includes(member.state) || member.role === 'reviewer') {
+      throw new HotlineError('NOT_CHANNEL_MEMBER', `recipient ${r.kid.slice(0, 8)}… is not an active member of ${h.channel}`);
+    }
+  }
+  return { envelope, digest, channel };
+}
+
+export interface AcceptContext {
+  readonly store: RelayStore;
+  readonly audit: AuditLog;
+  readonly relay: Identity;
+  readonly clock: Clock;
+  readonly pendingCap: number;
+}
+
+/** The write half of the accept path; runs inside a group-commit savepoint. */
+export function commitEnvelope(ctx: AcceptContext, v: ValidatedEnvelope): AcceptedEnvelope {
+  const { store } = ctx;
+  const h = v.envelope.header;
+  const existing = store.envelopeById(h.id);
+  if (existing) {
+    if (existing.receipt.hash !== v.digest.hash) throw new HotlineError('REPLAY_ID', `envelope id ${h.id} was already used for another envelope`);
+    return {
+      rowid: existing.rowid,
+      receipt: existing.receipt,
+      duplicate: true,
+      envelopeJson: JSON.stringify(existing.envelope),
+      receiptJson: JSON.stringify(existing.receipt),
+      deliverTo: [],
+      envelope: existing.envelope,
+    };
+  }
+  const lastSeq = store.lastSeq(h.from);
+  if (h.seq <= lastSeq) throw new HotlineError('SEQ_NOT_INCREASING', `seq ${h.seq} is not above the last accepted ${lastSeq}`);
+  if (answerKinds.has(h.kind)) {
+    for (const ref of h.refs.slice(0, 1)) {
+      const target = store.envelopeById(ref);
+      if (!target || target.envelope.header.channel !== h.channel) throw new HotlineError('UNKNOWN_ID', `referenced envelope ${ref} is not on record in ${h.channel}`);
+    }
+  }
+  const deliverTo = v.envelope.recipients.map((r) => r.kid);
+  for (const kid of deliverTo) {
+    if (store.pendingCount(kid) >= ctx.pendingCap) {
+      throw new HotlineError('PENDING_CAP', `recipient ${kid.slice(0, 8)}… already holds ${ctx.pendingCap} undelivered envelopes; nothing was stored`);
+    }
+  }
+  const acceptedAt = ctx.clock.now();
+  const ackDeadline = deadlineKinds.has(h.kind) && h.level !== null ? acceptedAt + (v.channel.deadlines[h.level] ?? 0) : null;
+  const event = ctx.audit.append(
+    `envelope.${h.kind}`,
+    {
+      id: h.id,
+      hash: v.digest.hash,
+      channel: h.channel,
+      from: h.from,
+      fromState: h.fromState,
+      toState: h.toState,
+      level: h.level,
+      drill: h.drill,
+      seq: h.seq,
+      createdAt: h.createdAt,
+      refs: h.refs,
+      ackDeadline,
+    },
+    acceptedAt,
+  );
+  const receipt = signReceipt(ctx.relay, { id: h.id, hash: v.digest.hash, acceptedAt, auditSeq: event.seq, ackDeadline });
+  const envelopeJson = JSON.stringify(v.envelope);
+  const receiptJson = JSON.stringify(receipt);
+  const rowid = store.insertEnvelope({
+    envelope: v.envelope,
+    envelopeJson,
+    receiptJson,
+    hash: v.digest.hash,
+    acceptedAt,
+    ackDeadline,
+    auditSeq: event.seq,
+    deliverTo,
+  });
+  return { rowid, receipt, duplicate: false, envelopeJson, receiptJson, deliverTo, envelope: v.envelope };
+}

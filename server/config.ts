@@ -1,0 +1,56 @@
+// Relay settings with their defaults: limits on everything that comes from outside, and audit checkpoint cadence.
+import { limits } from '../shared/index.ts';
+
+export interface RelayLimits {
+  /** Frames above this get FRAME_TOO_LARGE; the socket is closed (1009) above 4x. */
+  readonly maxFrameBytes: number;
+  /** Token bucket per connection: sustained messages per second, and the burst allowed. */
+  readonly ratePerSec: number;
+  readonly rateBurst: number;
+  /** Undelivered envelopes one recipient may hold before senders get PENDING_CAP. */
+  readonly pendingCap: number;
+  readonly authTimeoutMs: number;
+  /** Deliveries in flight (sent, not confirmed) per connection: bounds what a slow reader makes us buffer. */
+  readonly deliveryWindow: number;
+  /** A delivery not confirmed after this long on a live connection is sent again. */
+  readonly redeliverAfterMs: number;
+  /** Unauthenticated connections at once. */
+  readonly maxUnauthenticated: number;
+}
+
+export interface RelayConfig {
+  readonly host: string;
+  readonly port: number;
+  /** Data directory; the database, relay key and admin token live here. */
+  readonly dataDir: string;
+  readonly limits: RelayLimits;
+  /** Sign a checkpoint after this many events, or this long after the last one, whichever comes first. */
+  readonly checkpointEvery: number;
+  readonly checkpointIntervalMs: number;
+  /** Largest number of queued writes committed in one transaction. */
+  readonly maxBatch: number;
+}
+
+export const defaultLimits: RelayLimits = {
+  maxFrameBytes: limits.maxFrameBytes,
+  ratePerSec: 500,
+  rateBurst: 2000,
+  pendingCap: 10_000,
+  authTimeoutMs: 10_000,
+  deliveryWindow: 256,
+  redeliverAfterMs: 15_000,
+  maxUnauthenticated: 1_000,
+};
+
+export function relayConfig(overrides: Partial<Omit<RelayConfig, 'limits'>> & { limits?: Partial<RelayLimits> } = {}): RelayConfig {
+  return {
+    host: '127.0.0.1',
+    port: 7300,
+    dataDir: './.hotline-relay',
+    checkpointEvery: 100,
+    checkpointIntervalMs: 10_000,
+    maxBatch: 1_000,
+    ...overrides,
+    limits: { ...defaultLimits, ...(overrides.limits ?? {}) },
+  };
+}

@@ -1,0 +1,83 @@
+// Group commit: writes queued within one turn of the event loop share a single SQLite transaction (one fsync).
+import { toHotlineError } from '../shared/index.ts';
+import type { RelayStore } from './store.ts';
+
+interface Job {
+  run: () => unknown;
+  resolve: (value: unknown) => void;
+  reject: (error: unknown) => void;
+}
+
+export interface GroupCommitStats {
+  onCommit(seconds: number, batchSize: number): void;
+  onRollback(): void;
+}
+
+/**
+ * Each job runs inside a savepoint of the batch transaction: a job that throws (a refused envelope) is rolled
+ * back alone and its promise rejects; the others commit together. Promises resolve only after the commit,
+ * so nothing is acknowledged before it is durable.
+ */
+export class GroupCommit {
+  private queue: Job[] = [];
+  private scheduled = false;
+  private closed = false;
+
+  constructor(
+    private readonly store: RelayStore,
+    private readonly maxBatch: number,
+    private readonly stats: GroupCommitStats,
+  ) {}
+
+  enqueue<T>(run: () => T): Promise<T> {
+    if (this.closed) return Promise.reject(toHotlineError(new Error('store is closed')));
+    return new Promise<T>((resolve, reject) => {
+      this.queue.push({ run, resolve: resolve as (value: unknown) => void, reject });
+      if (this.queue.length >= this.maxBatch) this.flush();
+      else if (!this.scheduled) {
+        this.scheduled = true;
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  get queued(): number {
+    return this.queue.length;
+  }
+
+  /** Commits everything queued now (also called on shutdown). */
+  flush(): void {
+    this.scheduled = false;
+    if (this.queue.length === 0) return;
+    const batch = this.queue;
+    this.queue = [];
+    const outcomes: { ok: boolean; value: unknown }[] = [];
+    const started = performance.now();
+    try {
+      this.store.transaction(() => {
+        for (const job of batch) {
+          try {
+            outcomes.push({ ok: true, value: this.store.transaction(job.run) });
+          } catch (error) {
+            outcomes.push({ ok: false, value: error });
+          }
+        }
+      });
+    } catch (error) {
+      this.stats.onRollback();
+      for (const job of batch) job.reject(toHotlineError(error));
+      return;
+    }
+    this.stats.onCommit((performance.now() - started) / 1000, batch.length);
+    batch.forEach((job, i) => {
+      const outcome = outcomes[i];
+      if (outcome?.ok) job.resolve(outcome.value);
+      else job.reject(outcome?.value);
+    });
+  }
+
+  close(): void {
+    this.flush();
+    this.closed = true;
+  }
+}

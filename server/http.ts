@@ -1,0 +1,90 @@
+// HTTP beside the WebSocket: /healthz, /metrics, /v1/join, and the token-protected /v1/admin/* routes.
+import express, { type NextFunction, type Request, type Response } from 'express';
+import { timingSafeEqual } from 'node:crypto';
+import { errorCodes, HotlineError, toHotlineError } from '../shared/index.ts';
+import type { ZodError } from 'zod';
+import type { Admin } from './admin.ts';
+import type { Logger } from './logger.ts';
+import type { RelayMetrics } from './metrics.ts';
+
+export interface HttpDeps {
+  readonly admin: Admin;
+  readonly adminToken: string;
+  readonly metrics: RelayMetrics;
+  readonly logger: Logger;
+  health(): Record<string, unknown>;
+}
+
+function tokenMatches(given: string | undefined, expected: string): boolean {
+  if (!given) return false;
+  const a = Buffer.from(given);
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+function bearer(req: Request): string | undefined {
+  const header = req.get('authorization');
+  return header?.startsWith('Bearer ') ? header.slice(7).trim() : undefined;
+}
+
+function isZodError(e: unknown): e is ZodError {
+  return typeof e === 'object' && e !== null && 'issues' in e && Array.isArray((e as { issues: unknown }).issues);
+}
+
+export function createHttpApp(deps: HttpDeps): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.use(express.json({ limit: '64kb' }));
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ ok: true, ...deps.health() });
+  });
+
+  app.get('/metrics', async (_req, res) => {
+    res.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
+  });
+
+  app.post('/v1/join', (req, res) => {
+    res.status(201).json(deps.admin.join(req.body));
+  });
+
+  const admin = express.Router();
+  admin.use((req, _res, next) => {
+    if (!tokenMatches(bearer(req), deps.adminToken)) throw new HotlineError('UNAUTHORIZED', 'admin token missing or wrong');
+    next();
+  });
+  admin.post('/invites', (req, res) => {
+    res.status(201).json(deps.admin.invite(req.body));
+  });
+  admin.post('/channels', (req, res) => {
+    res.status(201).json(deps.admin.openChannel(req.body));
+  });
+  admin.post('/revoke', (req, res) => {
+    res.json(deps.admin.revoke(req.body));
+  });
+  admin.get('/roster', (_req, res) => {
+    res.json(deps.admin.roster());
+  });
+  app.use('/v1/admin', admin);
+
+  app.use((_req, _res, next) => next(new HotlineError('NOT_FOUND', 'no such endpoint')));
+
+  // Express recognises an error handler by its four parameters.
+  app.use((cause: unknown, _req: Request, res: Response, _next: NextFunction) => {
+    let error: HotlineError;
+    if (isZodError(cause)) {
+      const issue = cause.issues[0];
+      error = new HotlineError('BAD_SCHEMA', issue ? `${issue.path.join('.') || 'body'}: ${issue.message}` : undefined);
+    } else if (typeof cause === 'object' && cause !== null && 'type' in cause && (cause as { type: unknown }).type === 'entity.parse.failed') {
+      error = new HotlineError('BAD_FRAME', 'request body is not valid JSON');
+    } else if (typeof cause === 'object' && cause !== null && 'type' in cause && (cause as { type: unknown }).type === 'entity.too.large') {
+      error = new HotlineError('FRAME_TOO_LARGE', 'request body is too large');
+    } else {
+      error = toHotlineError(cause);
+    }
+    if (error.code === 'INTERNAL') deps.logger.error({ err: cause }, 'http request failed');
+    deps.metrics.rejected.inc({ code: error.code });
+    res.status(errorCodes[error.code].status).json({ error: { code: error.code, message: error.message } });
+  });
+  return app;
+}

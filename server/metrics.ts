@@ -1,0 +1,33 @@
+// Prometheus metrics for one relay instance (its own registry, so several relays can run in one process).
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export interface RelayMetrics {
+  readonly registry: Registry;
+  readonly connections: Gauge;
+  readonly accepted: Counter<'kind'>;
+  readonly rejected: Counter<'code'>;
+  readonly commitSeconds: Histogram;
+  readonly commitBatch: Histogram;
+  readonly pending: Gauge;
+  readonly delivered: Counter;
+}
+
+export function createMetrics(withDefaults: boolean): RelayMetrics {
+  const registry = new Registry();
+  if (withDefaults) collectDefaultMetrics({ register: registry, prefix: 'hotline_' });
+  return {
+    registry,
+    connections: new Gauge({ name: 'hotline_connections', help: 'Open WebSocket connections', labelNames: ['state'], registers: [registry] }),
+    accepted: new Counter({ name: 'hotline_accepted_total', help: 'Envelopes durably accepted', labelNames: ['kind'], registers: [registry] }),
+    rejected: new Counter({ name: 'hotline_rejected_total', help: 'Messages refused, by error code', labelNames: ['code'], registers: [registry] }),
+    commitSeconds: new Histogram({
+      name: 'hotline_commit_seconds',
+      help: 'Duration of one group-commit transaction',
+      buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5],
+      registers: [registry],
+    }),
+    commitBatch: new Histogram({ name: 'hotline_commit_batch_size', help: 'Writes per group commit', buckets: [1, 2, 5, 10, 50, 100, 500, 1000], registers: [registry] }),
+    pending: new Gauge({ name: 'hotline_pending_deliveries', help: 'Deliveries not yet confirmed by the recipient device', registers: [registry] }),
+    delivered: new Counter({ name: 'hotline_delivered_total', help: 'Deliveries confirmed by recipient devices', registers: [registry] }),
+  };
+}

@@ -1,0 +1,62 @@
+// `hotline relay`: parses flags, starts the relay, prints `listening on ws://H:P`, stops gracefully on SIGTERM/SIGINT.
+import { Command, InvalidArgumentError } from 'commander';
+import { join, resolve } from 'node:path';
+import { toHotlineError } from '../shared/index.ts';
+import { startRelay } from './relay.ts';
+
+function port(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('port must be 0-65535');
+  return n;
+}
+
+const program = new Command('hotline relay')
+  .description('Run the Hotline relay: WebSocket (/v1/ws) and HTTP (/healthz, /metrics, /v1/admin) on one port.')
+  .option('--host <host>', 'address to listen on', '127.0.0.1')
+  .option('--port <port>', 'port to listen on (0 picks a free one)', port, 7300)
+  .option('--data <dir>', 'data directory (SQLite store, relay key, admin token); default $HOTLINE_DATA or ./.hotline-relay')
+  .option('--json', 'print the ready line as JSON {url, relay, dataDir}')
+  .addHelpText(
+    'after',
+    '\nFirst start creates the relay identity and an admin token (printed once, kept in DIR/admin.token, mode 0600).\nStop with Ctrl-C or SIGTERM: queued commits finish, sockets close with code 1001.',
+  );
+
+program.parse(process.argv.slice(3), { from: 'user' });
+// Everything the relay writes (database, WAL, keys) is for this user only.
+process.umask(0o077);
+const opts = program.opts<{ host: string; port: number; data?: string; json?: boolean }>();
+const dataDir = resolve(opts.data ?? process.env.HOTLINE_DATA ?? './.hotline-relay');
+
+try {
+  const relay = await startRelay({ config: { host: opts.host, port: opts.port, dataDir }, defaultMetrics: true });
+  if (opts.json) {
+    console.log(JSON.stringify({ url: relay.url, relay: relay.identity.kid, dataDir, firstStart: relay.firstStart }));
+  } else {
+    if (relay.firstStart) {
+      console.log(`relay identity created: ${relay.identity.kid}`);
+      console.log(`admin token (shown once; also in ${join(dataDir, 'admin.token')}): ${relay.adminToken}`);
+    }
+    console.log(`listening on ${relay.url}`);
+  }
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    console.error(`${signal}: stopping relay (finishing commits)…`);
+    relay.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        console.error(`error while stopping: ${toHotlineError(err).message}`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+} catch (cause) {
+  const err = cause as NodeJS.ErrnoException;
+  if (err.code === 'EADDRINUSE') console.error(`hotline relay: port ${opts.port} on ${opts.host} is already in use; pick another with --port`);
+  else if (err.code === 'EACCES') console.error(`hotline relay: not allowed to use ${dataDir} or port ${opts.port}: ${err.message}`);
+  else console.error(`hotline relay: ${toHotlineError(cause).message}`);
+  process.exit(1);
+}

@@ -1,0 +1,187 @@
+// Composition root of the relay: store, audit, group commit, delivery, WebSocket sessions and HTTP on one port.
+import { createServer, type Server } from 'node:http';
+import { join } from 'node:path';
+import type { AddressInfo } from 'node:net';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { errorCodes, initCrypto, type ErrorCode, type Identity } from '../shared/index.ts';
+import type { AcceptedEnvelope } from './accept.ts';
+import { Admin } from './admin.ts';
+import { AuditLog } from './audit-log.ts';
+import { systemClock, type Clock } from './clock.ts';
+import { relayConfig, type RelayConfig } from './config.ts';
+import { DeliveryHub } from './delivery.ts';
+import { GroupCommit } from './group-commit.ts';
+import { createHttpApp } from './http.ts';
+import { createLogger, type Logger } from './logger.ts';
+import { createMetrics } from './metrics.ts';
+import { loadOrCreateRelayFiles } from './relay-files.ts';
+import type { RelayContext } from './relay-context.ts';
+import { Session } from './session.ts';
+import { RelayStore } from './store.ts';
+
+export interface RelayOptions {
+  readonly config?: Partial<Omit<RelayConfig, 'limits'>> & { limits?: Partial<RelayConfig['limits']> };
+  readonly clock?: Clock;
+  readonly logger?: Logger;
+  /** Collect process-wide default metrics (CPU, memory); off for in-process test relays. */
+  readonly defaultMetrics?: boolean;
+}
+
+export interface RunningRelay {
+  readonly url: string;
+  readonly httpUrl: string;
+  readonly port: number;
+  readonly identity: Identity;
+  readonly adminToken: string;
+  /** True when this start created the relay identity and admin token. */
+  readonly firstStart: boolean;
+  readonly store: RelayStore;
+  readonly context: RelayContext;
+  /** Graceful stop: refuse new work, commit what is queued, checkpoint, close sockets with 1001, close the store. */
+  close(): Promise<void>;
+}
+
+export async function startRelay(options: RelayOptions = {}): Promise<RunningRelay> {
+  await initCrypto();
+  const config = relayConfig(options.config);
+  const clock = options.clock ?? systemClock;
+  const logger = options.logger ?? createLogger();
+  const files = loadOrCreateRelayFiles(config.dataDir);
+  const store = new RelayStore(join(config.dataDir, 'relay.db'));
+  const metrics = createMetrics(options.defaultMetrics ?? false);
+  const audit = new AuditLog(store, files.identity, clock, config.checkpointEvery, config.checkpointIntervalMs);
+  const commits = new GroupCommit(store, config.maxBatch, {
+    onCommit: (seconds, size) => {
+      metrics.commitSeconds.observe(seconds);
+      metrics.commitBatch.observe(size);
+    },
+    onRollback: () => audit.resync(),
+  });
+  const delivery = new DeliveryHub(store, commits, audit, clock, metrics, config.limits.deliveryWindow, config.limits.redeliverAfterMs);
+  const sessions = new Set<Session>();
+  const sessionsByKid = new Map<string, Set<Session>>();
+  let shuttingDown = false;
+
+  const context: RelayContext = {
+    config,
+    clock,
+    identity: files.identity,
+    store,
+    commits,
+    delivery,
+    metrics,
+    logger,
+    acceptContext: { store, audit, relay: files.identity, clock, pendingCap: config.limits.pendingCap },
+    closeCodeOf: (code: ErrorCode) => errorCodes[code].close,
+    onSessionStart: (session) => {
+      let set = sessionsByKid.get(session.kid);
+      if (!set) sessionsByKid.set(session.kid, (set = new Set()));
+      set.add(session);
+      metrics.connections.inc({ state: session.state });
+      logger.info({ kid: session.kid, state: session.state }, 'device connected');
+      delivery.attach(session);
+    },
+    onSessionEnd: (session) => {
+      sessionsByKid.get(session.kid)?.delete(session);
+      metrics.connections.dec({ state: session.state });
+      delivery.detach(session);
+    },
+    onAccepted: (accepted: AcceptedEnvelope) => {
+      metrics.accepted.inc({ kind: accepted.envelope.header.kind });
+      delivery.offer(accepted.deliverTo, {
+        rowid: accepted.rowid,
+        id: accepted.envelope.header.id,
+        envelopeJson: accepted.envelopeJson,
+        receiptJson: accepted.receiptJson,
+      });
+    },
+  };
+
+  const admin = new Admin(store, audit, clock, files.identity.kid, (kid) => {
+    for (const s of sessionsByKid.get(kid) ?? []) {
+      s.fail('REVOKED_KEY', 'this key was revoked by the relay operator');
+    }
+  });
+  const app = createHttpApp({
+    admin,
+    adminToken: files.adminToken,
+    metrics,
+    logger,
+    health: () => ({ relay: files.identity.kid, connections: sessions.size, shuttingDown }),
+  });
+  const server: Server = createServer(app);
+  const wss = new WebSocketServer({ noServer: true, maxPayload: config.limits.maxFrameBytes * 4 });
+
+  server.on('upgrade', (req, socket, head) => {
+    const path = (req.url ?? '').split('?')[0];
+    const unauthenticated = [...sessions].filter((s) => !s.authenticated).length;
+    if (path !== '/v1/ws' || shuttingDown || unauthenticated >= config.limits.maxUnauthenticated) {
+      socket.write(`HTTP/1.1 ${shuttingDown || path === '/v1/ws' ? '503 Service Unavailable' : '404 Not Found'}\r\nConnection: close\r\n\r\n`);
+      socket.destroy();
+      return;
+    }
+    wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
+      const session = new Session(ws, context);
+      sessions.add(session);
+      ws.on('message', (data: Buffer, isBinary: boolean) => session.onFrame(data, isBinary));
+      ws.on('close', () => {
+        sessions.delete(session);
+        session.onClosed();
+      });
+      ws.on('error', (err) => logger.warn({ err: err.message }, 'socket error'));
+    });
+  });
+
+  const timers = [
+    setInterval(() => audit.checkpointIfDue(), Math.min(1000, config.checkpointIntervalMs)),
+    setInterval(() => delivery.sweep(), Math.max(250, Math.floor(config.limits.redeliverAfterMs / 3))),
+    setInterval(() => metrics.pending.set(store.totalPending()), 5000),
+  ];
+  for (const t of timers) t.unref();
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+  const hostForUrl = config.host.includes(':') ? `[${config.host}]` : config.host;
+  logger.info({ relay: files.identity.kid, port, dataDir: config.dataDir }, 'relay started');
+
+  let closing: Promise<void> | null = null;
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      shuttingDown = true;
+      for (const t of timers) clearInterval(t);
+      commits.flush();
+      // Let the committed writes' replies (receipts) reach their senders before the sockets close.
+      await new Promise((resolve) => setImmediate(resolve));
+      for (const s of sessions) s.close(errorCodes.SHUTTING_DOWN.close, 'SHUTTING_DOWN');
+      audit.checkpointIfDue(true);
+      commits.close();
+      await new Promise<void>((resolve) => {
+        wss.close(() => resolve());
+        for (const c of wss.clients) c.terminate();
+      });
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      store.close();
+      logger.info('relay stopped');
+    })();
+    return closing;
+  };
+
+  return {
+    url: `ws://${hostForUrl}:${port}`,
+    httpUrl: `http://${hostForUrl}:${port}`,
+    port,
+    identity: files.identity,
+    adminToken: files.adminToken,
+    firstStart: files.created,
+    store,
+    context,
+    close,
+  };
+}

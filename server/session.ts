@@ -1,0 +1,209 @@
+// One WebSocket connection's protocol: challenge–response auth, then send / confirm / keys / prekeys, with typed errors.
+import type { WebSocket } from 'ws';
+import {
+  clientMessageSchema,
+  HotlineError,
+  randomBytes,
+  toB64u,
+  toHotlineError,
+  verifyPrekey,
+  verifyStatement,
+  type ClientMessage,
+  type ErrorCode,
+  type RelayMessage,
+} from '../shared/index.ts';
+import { commitEnvelope, validateEnvelope } from './accept.ts';
+import type { RelayContext } from './relay-context.ts';
+import type { DeliverySink } from './delivery.ts';
+import type { MemberRecord } from './store.ts';
+
+export const AUTH_CTX = 'hotline-auth-v1';
+
+/** A small token bucket: `ratePerSec` sustained, `burst` at once. */
+class TokenBucket {
+  private tokens: number;
+  private last: number;
+
+  constructor(
+    private readonly ratePerSec: number,
+    private readonly burst: number,
+    now: number,
+  ) {
+    this.tokens = burst;
+    this.last = now;
+  }
+
+  take(now: number): boolean {
+    this.tokens = Math.min(this.burst, this.tokens + ((now - this.last) / 1000) * this.ratePerSec);
+    this.last = now;
+    if (this.tokens < 1) return false;
+    this.tokens -= 1;
+    return true;
+  }
+}
+
+export class Session implements DeliverySink {
+  private readonly nonce = toB64u(randomBytes(32));
+  private member: MemberRecord | null = null;
+  private closed = false;
+  private readonly bucket: TokenBucket;
+  private readonly authTimer: unknown;
+
+  constructor(
+    private readonly ws: WebSocket,
+    private readonly ctx: RelayContext,
+  ) {
+    this.bucket = new TokenBucket(ctx.config.limits.ratePerSec, ctx.config.limits.rateBurst, Date.now());
+    this.authTimer = ctx.clock.setTimer(ctx.config.limits.authTimeoutMs, () => {
+      if (!this.member) this.fail('AUTH_TIMEOUT');
+    });
+    this.send({ type: 'challenge', nonce: this.nonce, relay: ctx.identity.kid, serverTime: ctx.clock.now(), protocol: 1 });
+  }
+
+  get kid(): string {
+    return this.member?.kid ?? '';
+  }
+
+  get state(): string {
+    return this.member?.state ?? '';
+  }
+
+  get authenticated(): boolean {
+    return this.member !== null;
+  }
+
+  send(message: RelayMessage | string): boolean {
+    if (this.closed || this.ws.readyState !== this.ws.OPEN) return false;
+    this.ws.send(typeof message === 'string' ? message : JSON.stringify(message));
+    return true;
+  }
+
+  /** Sends an error frame; codes with a close code also close the socket. */
+  fail(code: ErrorCode, message?: string, rid: string | null = null): void {
+    this.ctx.metrics.rejected.inc({ code });
+    const error = new HotlineError(code, message);
+    this.send({ type: 'error', rid, code, message: error.message });
+    const close = this.ctx.closeCodeOf(code);
+    if (close !== null) this.close(close, code);
+  }
+
+  close(code: number, reason: string): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.ctx.clock.clearTimer(this.authTimer);
+    this.ws.close(code, reason);
+  }
+
+  /** Called when the socket is gone, whoever closed it. */
+  onClosed(): void {
+    this.closed = true;
+    this.ctx.clock.clearTimer(this.authTimer);
+    if (this.member) this.ctx.onSessionEnd(this);
+  }
+
+  onFrame(data: Buffer, isBinary: boolean): void {
+    if (this.closed) return;
+    if (data.length > this.ctx.config.limits.maxFrameBytes) return this.fail('FRAME_TOO_LARGE', `frame of ${data.length} bytes exceeds ${this.ctx.config.limits.maxFrameBytes}`);
+    if (!this.bucket.take(Date.now())) return this.fail('RATE_LIMITED');
+    let raw: unknown;
+    try {
+      if (isBinary) throw new Error('binary frame');
+      raw = JSON.parse(data.toString('utf8'));
+    } catch {
+      return this.fail('BAD_FRAME');
+    }
+    const rid = typeof raw === 'object' && raw !== null && 'rid' in raw && typeof raw.rid === 'string' && raw.rid.length <= 64 ? raw.rid : null;
+    const parsed = clientMessageSchema.safeParse(raw);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      return this.fail('BAD_SCHEMA', issue ? `${issue.path.join('.') || 'message'}: ${issue.message}` : undefined, rid);
+    }
+    try {
+      this.handle(parsed.data);
+    } catch (cause) {
+      const error = toHotlineError(cause);
+      if (error.code === 'INTERNAL') this.ctx.logger.error({ err: cause, kid: this.kid }, 'message handling failed');
+      this.fail(error.code, error.message, rid);
+    }
+  }
+
+  private handle(msg: ClientMessage): void {
+    if (!this.member) {
+      if (msg.type !== 'auth') throw new HotlineError('AUTH_REQUIRED');
+      return this.authenticate(msg.kid, msg.sig);
+    }
+    const member = this.member;
+    switch (msg.type) {
+      case 'auth':
+        throw new HotlineError('BAD_SCHEMA', 'already authenticated');
+      case 'ping':
+        this.send({ type: 'pong', rid: msg.rid, serverTime: this.ctx.clock.now() });
+        return;
+      case 'send': {
+        const validated = validateEnvelope(this.ctx.store, member, msg.envelope);
+        this.ctx.commits
+          .enqueue(() => commitEnvelope(this.ctx.acceptContext, validated))
+          .then(
+            (accepted) => {
+              this.send({ type: 'accepted', rid: msg.rid, receipt: accepted.receipt, duplicate: accepted.duplicate });
+              if (!accepted.duplicate) this.ctx.onAccepted(accepted);
+            },
+            (cause: unknown) => {
+              const error = toHotlineError(cause);
+              if (error.code === 'INTERNAL') this.ctx.logger.error({ err: cause, id: msg.envelope.header.id }, 'commit failed');
+              this.fail(error.code, error.message, msg.rid);
+            },
+          );
+        return;
+      }
+      case 'confirm':
+        this.ctx.delivery.confirm(this, msg.ids).catch((cause: unknown) => {
+          this.ctx.logger.error({ err: cause, kid: this.kid }, 'confirm failed');
+          this.fail('INTERNAL');
+        });
+        return;
+      case 'prekey.publish': {
+        verifyPrekey(msg.prekey, this.ctx.clock.now(), member.kid);
+        this.ctx.store.putPrekey(msg.prekey, this.ctx.clock.now());
+        this.send({ type: 'ok', rid: msg.rid });
+        return;
+      }
+      case 'keys.get': {
+        const mine = this.ctx.store.channelsOf(member.state).flatMap((c) => c.states);
+        const allowed = new Set([member.state, ...mine]);
+        const wanted = msg.states.length ? msg.states : [...allowed];
+        for (const s of wanted) {
+          if (!allowed.has(s)) throw new HotlineError('NOT_CHANNEL_MEMBER', `no channel between ${member.state} and ${s}`);
+        }
+        const entries = this.ctx.store.directory(wanted, this.ctx.clock.now()).filter((e) => e.role !== 'reviewer');
+        this.send({ type: 'keys', rid: msg.rid, entries });
+        return;
+      }
+    }
+  }
+
+  private authenticate(kid: string, sig: string): void {
+    const member = this.ctx.store.getMember(kid);
+    if (!member) throw new HotlineError('UNKNOWN_KEY');
+    if (member.revokedAt !== null) throw new HotlineError('REVOKED_KEY');
+    if (!verifyStatement(kid, sig, AUTH_CTX, { nonce: this.nonce, relay: this.ctx.identity.kid })) throw new HotlineError('AUTH_FAILED');
+    if (member.role === 'reviewer') {
+      this.fail('WRONG_ROLE', 'reviewers read timing records over HTTP (/v1/review), not the notice stream');
+      this.close(4403, 'WRONG_ROLE');
+      return;
+    }
+    this.member = member;
+    this.ctx.clock.clearTimer(this.authTimer);
+    this.send({
+      type: 'welcome',
+      kid,
+      state: member.state,
+      role: member.role,
+      name: member.name,
+      serverTime: this.ctx.clock.now(),
+      channels: this.ctx.store.channelsOf(member.state),
+      pending: this.ctx.store.pendingCount(kid),
+    });
+    this.ctx.onSessionStart(this);
+  }
+}

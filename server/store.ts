@@ -1,0 +1,394 @@
+// The relay's durable store: every SQL statement lives here, over one better-sqlite3 database (WAL, synchronous=FULL).
+import Database from 'better-sqlite3';
+import {
+  defaultAckDeadlines,
+  nextAuditEvent,
+  type AuditCheckpoint,
+  type AuditEvent,
+  type ChannelInfo,
+  type DeadlineTable,
+  type DirectoryEntry,
+  type Envelope,
+  type Level,
+  type RelayReceipt,
+  type Role,
+  type SignedPrekey,
+} from '../shared/index.ts';
+
+const SCHEMA_VERSION = 1;
+
+const schema = `
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS states (code TEXT PRIMARY KEY, created_at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS members (
+  kid TEXT PRIMARY KEY, state TEXT NOT NULL REFERENCES states(code), role TEXT NOT NULL, name TEXT NOT NULL,
+  enrolled_at INTEGER NOT NULL, revoked_at INTEGER, revoke_reason TEXT
+);
+CREATE INDEX IF NOT EXISTS members_state ON members(state);
+CREATE TABLE IF NOT EXISTS prekeys (
+  kid TEXT NOT NULL REFERENCES members(kid), prekey_id TEXT NOT NULL, prekey_json TEXT NOT NULL,
+  not_after INTEGER NOT NULL, published_at INTEGER NOT NULL, PRIMARY KEY (kid, prekey_id)
+);
+CREATE TABLE IF NOT EXISTS invites (
+  code_hash TEXT PRIMARY KEY, state TEXT NOT NULL, role TEXT NOT NULL, name TEXT,
+  created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, used_at INTEGER, used_by TEXT
+);
+CREATE TABLE IF NOT EXISTS channels (
+  id TEXT PRIMARY KEY, a TEXT NOT NULL, b TEXT NOT NULL, deadlines_json TEXT NOT NULL, opened_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS envelopes (
+  rowid INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, hash TEXT NOT NULL, channel TEXT NOT NULL, kind TEXT NOT NULL,
+  from_kid TEXT NOT NULL, from_state TEXT NOT NULL, to_state TEXT NOT NULL, level TEXT, drill_id TEXT, inject INTEGER,
+  seq INTEGER NOT NULL, created_at INTEGER NOT NULL, accepted_at INTEGER NOT NULL, ack_deadline INTEGER,
+  refs_json TEXT NOT NULL, audit_seq INTEGER NOT NULL, envelope_json TEXT NOT NULL, receipt_json TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS envelopes_channel_accepted ON envelopes(channel, accepted_at);
+CREATE INDEX IF NOT EXISTS envelopes_kind_accepted ON envelopes(kind, accepted_at);
+CREATE TABLE IF NOT EXISTS envelope_refs (ref_id TEXT NOT NULL, env_rowid INTEGER NOT NULL, PRIMARY KEY (ref_id, env_rowid));
+CREATE TABLE IF NOT EXISTS sender_seq (kid TEXT PRIMARY KEY, last_seq INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS deliveries (
+  kid TEXT NOT NULL, env_rowid INTEGER NOT NULL, queued_at INTEGER NOT NULL, delivered_at INTEGER,
+  PRIMARY KEY (kid, env_rowid)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS deliveries_pending ON deliveries(kid, env_rowid) WHERE delivered_at IS NULL;
+CREATE TABLE IF NOT EXISTS audit_events (
+  seq INTEGER PRIMARY KEY, at INTEGER NOT NULL, type TEXT NOT NULL, data_json TEXT NOT NULL, prev TEXT NOT NULL, hash TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS audit_checkpoints (
+  seq INTEGER PRIMARY KEY, head TEXT NOT NULL, at INTEGER NOT NULL, relay TEXT NOT NULL, sig TEXT NOT NULL
+);
+`;
+
+export interface MemberRecord {
+  readonly kid: string;
+  readonly state: string;
+  readonly role: Role;
+  readonly name: string;
+  readonly enrolledAt: number;
+  readonly revokedAt: number | null;
+}
+
+export interface InviteRecord {
+  readonly state: string;
+  readonly role: Role;
+  readonly name: string | null;
+  readonly expiresAt: number;
+  readonly usedAt: number | null;
+}
+
+export interface StoredEnvelope {
+  readonly rowid: number;
+  readonly envelope: Envelope;
+  readonly receipt: RelayReceipt;
+}
+
+export interface NewEnvelopeRecord {
+  readonly envelope: Envelope;
+  readonly envelopeJson: string;
+  readonly receiptJson: string;
+  readonly hash: string;
+  readonly acceptedAt: number;
+  readonly ackDeadline: number | null;
+  readonly auditSeq: number;
+  readonly deliverTo: readonly string[];
+}
+
+/** An envelope waiting for one recipient device, as the JSON text it is stored (and sent) as. */
+export interface PendingDelivery {
+  readonly rowid: number;
+  readonly id: string;
+  readonly envelopeJson: string;
+  readonly receiptJson: string;
+}
+
+interface MemberRow {
+  kid: string;
+  state: string;
+  role: Role;
+  name: string;
+  enrolled_at: number;
+  revoked_at: number | null;
+}
+
+function toMember(row: MemberRow): MemberRecord {
+  return { kid: row.kid, state: row.state, role: row.role, name: row.name, enrolledAt: row.enrolled_at, revokedAt: row.revoked_at };
+}
+
+/** Opens (creating when new) the relay database at `path`; `:memory:` works for unit tests. */
+export class RelayStore {
+  readonly db: Database.Database;
+  private head: AuditEvent | null = null;
+
+  constructor(path: string) {
+    this.db = new Database(path);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = FULL');
+    this.db.pragma('foreign_keys = ON');
+    this.db.pragma('busy_timeout = 5000');
+    this.db.exec(schema);
+    const version = this.getMeta('schema_version');
+    if (version === null) this.setMeta('schema_version', String(SCHEMA_VERSION));
+    else if (Number(version) !== SCHEMA_VERSION) throw new Error(`relay database schema ${version} is not supported (expected ${SCHEMA_VERSION})`);
+    this.head = this.loadHead();
+  }
+
+  private readonly statements = new Map<string, Database.Statement>();
+
+  /** Prepared once per SQL text: preparing is a measurable share of a small query. */
+  private stmt(sql: string): Database.Statement {
+    let statement = this.statements.get(sql);
+    if (!statement) {
+      statement = this.db.prepare(sql);
+      this.statements.set(sql, statement);
+    }
+    return statement;
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+
+  /** Runs `fn` in one transaction (one fsync at commit). */
+  transaction<T>(fn: () => T): T {
+    return this.db.transaction(fn)();
+  }
+
+  getMeta(key: string): string | null {
+    const row = this.stmt('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined;
+    return row?.value ?? null;
+  }
+
+  setMeta(key: string, value: string): void {
+    this.stmt('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(key, value);
+  }
+
+  // ---- states, members, invites ----
+
+  ensureState(code: string, now: number): void {
+    this.stmt('INSERT OR IGNORE INTO states (code, created_at) VALUES (?, ?)').run(code, now);
+  }
+
+  stateExists(code: string): boolean {
+    return this.stmt('SELECT 1 FROM states WHERE code = ?').get(code) !== undefined;
+  }
+
+  addInvite(codeHash: string, state: string, role: Role, name: string | null, now: number, expiresAt: number): void {
+    this.ensureState(state, now);
+    this
+      .stmt('INSERT INTO invites (code_hash, state, role, name, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)')
+      .run(codeHash, state, role, name, now, expiresAt);
+  }
+
+  getInvite(codeHash: string): InviteRecord | null {
+    const row = this.stmt('SELECT state, role, name, expires_at, used_at FROM invites WHERE code_hash = ?').get(codeHash) as
+      | { state: string; role: Role; name: string | null; expires_at: number; used_at: number | null }
+      | undefined;
+    return row ? { state: row.state, role: row.role, name: row.name, expiresAt: row.expires_at, usedAt: row.used_at } : null;
+  }
+
+  /** Marks the invite used; false when another join got there first. */
+  useInvite(codeHash: string, kid: string, now: number): boolean {
+    return this.stmt('UPDATE invites SET used_at = ?, used_by = ? WHERE code_hash = ? AND used_at IS NULL').run(now, kid, codeHash).changes === 1;
+  }
+
+  addMember(member: Omit<MemberRecord, 'revokedAt'>): void {
+    this
+      .stmt('INSERT INTO members (kid, state, role, name, enrolled_at) VALUES (?, ?, ?, ?, ?)')
+      .run(member.kid, member.state, member.role, member.name, member.enrolledAt);
+  }
+
+  getMember(kid: string): MemberRecord | null {
+    const row = this.stmt('SELECT * FROM members WHERE kid = ?').get(kid) as MemberRow | undefined;
+    return row ? toMember(row) : null;
+  }
+
+  revokeMember(kid: string, now: number, reason: string | null): boolean {
+    return this.stmt('UPDATE members SET revoked_at = ?, revoke_reason = ? WHERE kid = ? AND revoked_at IS NULL').run(now, reason, kid).changes === 1;
+  }
+
+  membersOf(state: string): MemberRecord[] {
+    return (this.stmt('SELECT * FROM members WHERE state = ? ORDER BY enrolled_at, kid').all(state) as MemberRow[]).map(toMember);
+  }
+
+  listStates(): string[] {
+    return (this.stmt('SELECT code FROM states ORDER BY code').all() as { code: string }[]).map((r) => r.code);
+  }
+
+  // ---- prekeys ----
+
+  putPrekey(prekey: SignedPrekey, now: number): void {
+    this
+      .stmt('INSERT OR IGNORE INTO prekeys (kid, prekey_id, prekey_json, not_after, published_at) VALUES (?, ?, ?, ?, ?)')
+      .run(prekey.owner, prekey.prekeyId, JSON.stringify(prekey), prekey.notAfter, now);
+  }
+
+  /** The most recently published prekey still valid at `now`, or null. */
+  currentPrekey(kid: string, now: number): SignedPrekey | null {
+    const row = this
+      .stmt('SELECT prekey_json FROM prekeys WHERE kid = ? AND not_after > ? ORDER BY published_at DESC, not_after DESC LIMIT 1')
+      .get(kid, now) as { prekey_json: string } | undefined;
+    return row ? (JSON.parse(row.prekey_json) as SignedPrekey) : null;
+  }
+
+  directory(states: readonly string[], now: number): DirectoryEntry[] {
+    const out: DirectoryEntry[] = [];
+    for (const state of states) {
+      for (const m of this.membersOf(state)) {
+        out.push({ kid: m.kid, state: m.state, role: m.role, name: m.name, revoked: m.revokedAt !== null, prekey: this.currentPrekey(m.kid, now) });
+      }
+    }
+    return out;
+  }
+
+  // ---- channels ----
+
+  openChannel(id: string, a: string, b: string, deadlines: DeadlineTable, now: number): void {
+    this.ensureState(a, now);
+    this.ensureState(b, now);
+    this.stmt('INSERT INTO channels (id, a, b, deadlines_json, opened_at) VALUES (?, ?, ?, ?, ?)').run(id, a, b, JSON.stringify(deadlines), now);
+  }
+
+  getChannel(id: string): ChannelInfo | null {
+    const row = this.stmt('SELECT id, a, b, deadlines_json FROM channels WHERE id = ?').get(id) as
+      | { id: string; a: string; b: string; deadlines_json: string }
+      | undefined;
+    if (!row) return null;
+    return { id: row.id, states: [row.a, row.b], deadlines: { ...defaultAckDeadlines, ...(JSON.parse(row.deadlines_json) as Partial<Record<Level, number>>) } };
+  }
+
+  channelsOf(state: string): ChannelInfo[] {
+    const rows = this.stmt('SELECT id FROM channels WHERE a = ? OR b = ? ORDER BY id').all(state, state) as { id: string }[];
+    return rows.map((r) => this.getChannel(r.id)).filter((c): c is ChannelInfo => c !== null);
+  }
+
+  listChannels(): ChannelInfo[] {
+    const rows = this.stmt('SELECT id FROM channels ORDER BY id').all() as { id: string }[];
+    return rows.map((r) => this.getChannel(r.id)).filter((c): c is ChannelInfo => c !== null);
+  }
+
+  // ---- envelopes ----
+
+  envelopeById(id: string): StoredEnvelope | null {
+    const row = this.stmt('SELECT rowid, envelope_json, receipt_json FROM envelopes WHERE id = ?').get(id) as
+      | { rowid: number; envelope_json: string; receipt_json: string }
+      | undefined;
+    return row ? { rowid: row.rowid, envelope: JSON.parse(row.envelope_json) as Envelope, receipt: JSON.parse(row.receipt_json) as RelayReceipt } : null;
+  }
+
+  envelopeHashById(id: string): { hash: string; receipt: RelayReceipt } | null {
+    const row = this.stmt('SELECT hash, receipt_json FROM envelopes WHERE id = ?').get(id) as { hash: string; receipt_json: string } | undefined;
+    return row ? { hash: row.hash, receipt: JSON.parse(row.receipt_json) as RelayReceipt } : null;
+  }
+
+  lastSeq(kid: string): number {
+    const row = this.stmt('SELECT last_seq FROM sender_seq WHERE kid = ?').get(kid) as { last_seq: number } | undefined;
+    return row?.last_seq ?? 0;
+  }
+
+  pendingCount(kid: string): number {
+    const row = this.stmt('SELECT COUNT(*) AS n FROM deliveries WHERE kid = ? AND delivered_at IS NULL').get(kid) as { n: number };
+    return row.n;
+  }
+
+  totalPending(): number {
+    return (this.stmt('SELECT COUNT(*) AS n FROM deliveries WHERE delivered_at IS NULL').get() as { n: number }).n;
+  }
+
+  /** Inserts an accepted envelope, its sender seq, refs and delivery queue rows; returns its rowid. Call inside a transaction. */
+  insertEnvelope(rec: NewEnvelopeRecord): number {
+    const h = rec.envelope.header;
+    const result = this
+      .stmt(
+        `INSERT INTO envelopes (id, hash, channel, kind, from_kid, from_state, to_state, level, drill_id, inject, seq, created_at,
+           accepted_at, ack_deadline, refs_json, audit_seq, envelope_json, receipt_json)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(
+        h.id, rec.hash, h.channel, h.kind, h.from, h.fromState, h.toState, h.level, h.drill?.drillId ?? null, h.drill?.inject ?? null,
+        h.seq, h.createdAt, rec.acceptedAt, rec.ackDeadline, JSON.stringify(h.refs), rec.auditSeq, rec.envelopeJson, rec.receiptJson,
+      );
+    const rowid = Number(result.lastInsertRowid);
+    this
+      .stmt('INSERT INTO sender_seq (kid, last_seq) VALUES (?, ?) ON CONFLICT(kid) DO UPDATE SET last_seq = excluded.last_seq')
+      .run(h.from, h.seq);
+    const ref = this.stmt('INSERT OR IGNORE INTO envelope_refs (ref_id, env_rowid) VALUES (?, ?)');
+    for (const r of h.refs) ref.run(r, rowid);
+    const queue = this.stmt('INSERT OR IGNORE INTO deliveries (kid, env_rowid, queued_at) VALUES (?, ?, ?)');
+    for (const kid of rec.deliverTo) queue.run(kid, rowid, rec.acceptedAt);
+    return rowid;
+  }
+
+  /** Undelivered envelopes for `kid` after `afterRowid`, oldest first. */
+  pendingFor(kid: string, afterRowid: number, limit: number): PendingDelivery[] {
+    const rows = this
+      .stmt(
+        `SELECT e.rowid AS rowid, e.id AS id, e.envelope_json, e.receipt_json FROM deliveries d JOIN envelopes e ON e.rowid = d.env_rowid
+         WHERE d.kid = ? AND d.delivered_at IS NULL AND d.env_rowid > ? ORDER BY d.env_rowid LIMIT ?`,
+      )
+      .all(kid, afterRowid, limit) as { rowid: number; id: string; envelope_json: string; receipt_json: string }[];
+    return rows.map((r) => ({ rowid: r.rowid, id: r.id, envelopeJson: r.envelope_json, receiptJson: r.receipt_json }));
+  }
+
+  /** Marks one delivery confirmed; false when it was not pending (unknown or already confirmed). */
+  confirmDelivery(kid: string, envRowid: number, now: number): boolean {
+    return this.stmt('UPDATE deliveries SET delivered_at = ? WHERE kid = ? AND env_rowid = ? AND delivered_at IS NULL').run(now, kid, envRowid).changes === 1;
+  }
+
+  rowidOf(id: string): number | null {
+    const row = this.stmt('SELECT rowid FROM envelopes WHERE id = ?').get(id) as { rowid: number } | undefined;
+    return row?.rowid ?? null;
+  }
+
+  // ---- audit ----
+
+  auditHead(): AuditEvent | null {
+    return this.head;
+  }
+
+  private loadHead(): AuditEvent | null {
+    const row = this.stmt('SELECT * FROM audit_events ORDER BY seq DESC LIMIT 1').get() as
+      | { seq: number; at: number; type: string; data_json: string; prev: string; hash: string }
+      | undefined;
+    return row ? { seq: row.seq, at: row.at, type: row.type, data: JSON.parse(row.data_json) as Record<string, unknown>, prev: row.prev, hash: row.hash } : null;
+  }
+
+  /** Appends the next event to the hash chain. Call inside a transaction; the in-memory head is reloaded if it rolls back. */
+  appendAudit(at: number, type: string, data: Record<string, unknown>): AuditEvent {
+    const event = nextAuditEvent(this.head, at, type, data);
+    this
+      .stmt('INSERT INTO audit_events (seq, at, type, data_json, prev, hash) VALUES (?, ?, ?, ?, ?, ?)')
+      .run(event.seq, event.at, event.type, JSON.stringify(event.data), event.prev, event.hash);
+    this.head = event;
+    return event;
+  }
+
+  /** After a failed transaction: the head in memory must match the database again. */
+  reloadAuditHead(): void {
+    this.head = this.loadHead();
+  }
+
+  putCheckpoint(cp: AuditCheckpoint): void {
+    this.stmt('INSERT OR IGNORE INTO audit_checkpoints (seq, head, at, relay, sig) VALUES (?, ?, ?, ?, ?)').run(cp.seq, cp.head, cp.at, cp.relay, cp.sig);
+  }
+
+  lastCheckpointSeq(): number {
+    const row = this.stmt('SELECT MAX(seq) AS seq FROM audit_checkpoints').get() as { seq: number | null };
+    return row.seq ?? 0;
+  }
+
+  auditEvents(fromSeq: number, limit: number): AuditEvent[] {
+    const rows = this.stmt('SELECT * FROM audit_events WHERE seq >= ? ORDER BY seq LIMIT ?').all(fromSeq, limit) as {
+      seq: number;
+      at: number;
+      type: string;
+      data_json: string;
+      prev: string;
+      hash: string;
+    }[];
+    return rows.map((r) => ({ seq: r.seq, at: r.at, type: r.type, data: JSON.parse(r.data_json) as Record<string, unknown>, prev: r.prev, hash: r.hash }));
+  }
+
+  checkpoints(): AuditCheckpoint[] {
+    return this.stmt('SELECT seq, head, at, relay, sig FROM audit_checkpoints ORDER BY seq').all() as AuditCheckpoint[];
+  }
+}
