@@ -1,1 +1,31 @@
-console.error('not yet'); process.exit(1);
+// The `hotline` command line (every command but `relay`, which bin/hotline.js hands to server/).
+import { Command } from 'commander';
+import { registerAdminCommands } from './admin-commands.ts';
+import { registerIdentityCommands } from './identity-commands.ts';
+import { registerMessageCommands } from './message-commands.ts';
+
+// Everything this process writes under HOTLINE_HOME (history with plaintext, profile) is for this user only.
+process.umask(0o077);
+
+const program = new Command('hotline')
+  .description('Hotline: end-to-end encrypted, signed notices between states, with acknowledgement deadlines.')
+  .showHelpAfterError('(run with --help for usage)')
+  .addHelpText(
+    'after',
+    `
+Environment:
+  HOTLINE_HOME        this PoC's state dir (default ~/.hotline)
+  HOTLINE_PASSPHRASE  unlocks the keyfile (asked on a terminal when unset)
+  HOTLINE_RELAY       relay URL, e.g. ws://127.0.0.1:7300 (several, comma-separated)
+  HOTLINE_ADMIN_TOKEN admin token for \`hotline admin\`
+  HOTLINE_DATA        relay data dir (default ./.hotline-relay)
+
+Relay: hotline relay [--host H] [--port P] [--data DIR]   (see hotline relay --help)`,
+  );
+program.command('relay').description('run the relay (WebSocket + HTTP on one port); see hotline relay --help');
+
+registerIdentityCommands(program);
+registerMessageCommands(program);
+registerAdminCommands(program);
+
+await program.parseAsync(process.argv);

@@ -1,0 +1,138 @@
+// `hotline admin …`: the relay operator's commands over HTTP with the admin token (invite, channel open, revoke, roster).
+import type { Command } from 'commander';
+import { fingerprint, formatDuration, HotlineError, isErrorCode, parseDeadlineOverride, parseDuration, parseLevel, roles, stateCodeSchema, type Level, type Role } from '../../shared/index.ts';
+import { adminToken, fail, httpUrlOf, output, relayUrls } from './context.ts';
+import { utc } from './format.ts';
+
+interface AdminOptions {
+  relay?: string;
+  token?: string;
+  data?: string;
+  json?: boolean;
+}
+
+async function adminRequest<T>(opts: AdminOptions, method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
+  const base = httpUrlOf(relayUrls(opts.relay, null)[0] as string);
+  const token = adminToken(opts.token, opts.data);
+  let res: Response;
+  try {
+    res = await fetch(`${base}/v1/admin${path}`, {
+      method,
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch (cause) {
+    throw new HotlineError('RELAY_UNREACHABLE', `cannot reach the relay at ${base}`, { cause });
+  }
+  const json = (await res.json().catch(() => ({}))) as { error?: { code?: string; message?: string } };
+  if (!res.ok) {
+    const code = json.error?.code;
+    throw new HotlineError(isErrorCode(code) ? code : 'INTERNAL', json.error?.message ?? `relay answered HTTP ${res.status}`);
+  }
+  return json as T;
+}
+
+function state(input: string): string {
+  const code = input.trim().toUpperCase();
+  if (!stateCodeSchema.safeParse(code).success) throw new HotlineError('BAD_INPUT', `"${input}" is not a state code (2–8 capitals, e.g. US, CN)`);
+  return code;
+}
+
+function common(cmd: Command): Command {
+  return cmd
+    .option('--relay <url>', 'relay URL (default HOTLINE_RELAY, else ws://127.0.0.1:7300)')
+    .option('--token <token>', 'admin token (default HOTLINE_ADMIN_TOKEN, else DIR/admin.token)')
+    .option('--data <dir>', 'relay data dir to read admin.token from (default HOTLINE_DATA or ./.hotline-relay)')
+    .option('--json', 'machine-readable output');
+}
+
+export function registerAdminCommands(program: Command): void {
+  const admin = program.command('admin').description("relay operator commands (need the relay's admin token)");
+
+  common(
+    admin
+      .command('invite')
+      .description('a one-time invite code for a new PoC, alternate, reviewer or drill director of a state')
+      .requiredOption('--state <code>', 'state code, e.g. US')
+      .option('--role <role>', `one of ${roles.join(', ')}`, 'poc')
+      .option('--name <name>', 'fix the display name of the invited person')
+      .option('--expires <duration>', 'how long the invite stays valid', '24h'),
+  ).action(async (opts: AdminOptions & { state: string; role: string; name?: string; expires: string }) => {
+    try {
+      if (!roles.includes(opts.role as Role)) throw new HotlineError('BAD_INPUT', `--role must be one of ${roles.join(', ')}`);
+      const ttlMs = parseDuration(opts.expires);
+      const r = await adminRequest<{ invite: string; state: string; role: string; expiresAt: number }>(opts, 'POST', '/invites', {
+        state: state(opts.state),
+        role: opts.role,
+        name: opts.name ?? null,
+        ttlMs,
+      });
+      output(opts, r, () => `${r.invite}\n  one-time invite for a ${r.role} of ${r.state}, valid until ${utc(r.expiresAt)}; hand it over privately: hotline join ${r.invite}`);
+    } catch (e) {
+      fail('admin invite', e, !!opts.json);
+    }
+  });
+
+  const channel = admin.command('channel').description('bilateral channels');
+  common(
+    channel
+      .command('open')
+      .description('open the bilateral channel A-B, optionally overriding acknowledgement deadlines')
+      .argument('<a>', 'first state code')
+      .argument('<b>', 'second state code')
+      .option('--deadline <LEVEL=DURATION>', 'override a level deadline, e.g. FLASH=2m (repeatable)', (v: string, prev: string[]) => [...prev, v], [] as string[]),
+  ).action(async (a: string, b: string, opts: AdminOptions & { deadline: string[] }) => {
+    try {
+      const deadlines: Partial<Record<Level, number>> = {};
+      for (const d of opts.deadline) {
+        const [level, ms] = parseDeadlineOverride(d);
+        deadlines[level] = ms;
+      }
+      const r = await adminRequest<{ id: string; deadlines: Record<Level, number> }>(opts, 'POST', '/channels', { a: state(a), b: state(b), deadlines });
+      output(opts, r, () =>
+        [`opened channel ${r.id}`, ...(['FLASH', 'IMMEDIATE', 'PRIORITY', 'ROUTINE'] as const).map((l) => `  ${l.padEnd(9)} ack within ${formatDuration(r.deadlines[parseLevel(l)])}`)].join('\n'),
+      );
+    } catch (e) {
+      fail('admin channel open', e, !!opts.json);
+    }
+  });
+
+  common(
+    admin
+      .command('revoke')
+      .description('revoke a key: it can no longer connect, send or receive; its live connections are cut')
+      .argument('<keyid>', 'the key id to revoke (see hotline admin roster)')
+      .option('--reason <text>', 'recorded in the audit log'),
+  ).action(async (kid: string, opts: AdminOptions & { reason?: string }) => {
+    try {
+      const r = await adminRequest<{ kid: string; revokedAt: number }>(opts, 'POST', '/revoke', { kid: kid.trim(), reason: opts.reason ?? null });
+      output(opts, r, () => `revoked ${r.kid} at ${utc(r.revokedAt)}`);
+    } catch (e) {
+      fail('admin revoke', e, !!opts.json);
+    }
+  });
+
+  common(admin.command('roster').description('states, their PoCs, roles and fingerprints; channels')).action(async (opts: AdminOptions) => {
+    try {
+      const r = await adminRequest<{
+        relay: { kid: string; fingerprint: string };
+        states: { code: string; members: { kid: string; fingerprint: string; name: string; role: string; revokedAt: number | null }[] }[];
+        channels: { id: string }[];
+      }>(opts, 'GET', '/roster');
+      output(opts, r, () =>
+        [
+          `relay ${r.relay.kid}  fingerprint ${fingerprint(r.relay.kid)}`,
+          `channels: ${r.channels.map((c) => c.id).join(', ') || 'none'}`,
+          ...r.states.flatMap((s) => [
+            `${s.code}`,
+            ...(s.members.length ? s.members : []).map(
+              (m) => `  ${m.role.padEnd(9)} ${m.name.padEnd(24)} ${m.fingerprint}${m.revokedAt ? `  REVOKED ${utc(m.revokedAt)}` : ''}\n            ${m.kid}`,
+            ),
+          ]),
+        ].join('\n'),
+      );
+    } catch (e) {
+      fail('admin roster', e, !!opts.json);
+    }
+  });
+}

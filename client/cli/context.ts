@@ -1,0 +1,136 @@
+// What every CLI command shares: environment (HOTLINE_HOME, HOTLINE_RELAY, passphrase), opening the identity, output and errors.
+import { existsSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { Writable } from 'node:stream';
+import { errorCodes, HotlineError, initCrypto, toHotlineError } from '../../shared/index.ts';
+import { HotlineClient } from '../hotline-client.ts';
+import { keystoreExists, openKeystore, type Keystore } from '../keystore.ts';
+import { readProfile, type Profile } from '../profile.ts';
+
+export interface GlobalOptions {
+  json?: boolean;
+}
+
+export function hotlineHome(): string {
+  return resolve(process.env.HOTLINE_HOME ?? join(homedir(), '.hotline'));
+}
+
+/** Relay URLs from --relay or HOTLINE_RELAY (comma-separated), else the ones this identity joined, else the local default. */
+export function relayUrls(flag?: string, profile?: Profile | null): string[] {
+  const raw = flag ?? process.env.HOTLINE_RELAY;
+  if (raw) return raw.split(',').map((u) => u.trim()).filter(Boolean).map(normaliseRelayUrl);
+  if (profile?.relays.length) return profile.relays.map((r) => r.url);
+  return ['ws://127.0.0.1:7300'];
+}
+
+export function normaliseRelayUrl(url: string): string {
+  const trimmed = url.replace(/\/+$/, '');
+  if (/^wss?:\/\//.test(trimmed)) return trimmed;
+  if (/^https?:\/\//.test(trimmed)) return trimmed.replace(/^http/, 'ws');
+  return `ws://${trimmed}`;
+}
+
+export function httpUrlOf(wsUrl: string): string {
+  return wsUrl.replace(/^ws/, 'http');
+}
+
+/** Reads a passphrase without echo when stdin is a terminal. */
+async function promptHidden(question: string): Promise<string> {
+  const muted = new Writable({
+    write(_chunk, _enc, cb) {
+      cb();
+    },
+  });
+  process.stderr.write(question);
+  const rl = createInterface({ input: process.stdin, output: muted, terminal: true });
+  try {
+    return await new Promise<string>((res) => rl.question('', res));
+  } finally {
+    rl.close();
+    process.stderr.write('\n');
+  }
+}
+
+export async function passphrase(purpose: 'unlock' | 'create'): Promise<string> {
+  const fromEnv = process.env.HOTLINE_PASSPHRASE;
+  if (fromEnv !== undefined && fromEnv !== '') return fromEnv;
+  if (!process.stdin.isTTY) {
+    throw new HotlineError('WRONG_PASSPHRASE', 'no passphrase: set HOTLINE_PASSPHRASE (or run on a terminal to be asked)');
+  }
+  const first = await promptHidden(purpose === 'create' ? 'New passphrase for this identity: ' : 'Passphrase: ');
+  if (purpose === 'create') {
+    const again = await promptHidden('Repeat passphrase: ');
+    if (again !== first) throw new HotlineError('BAD_INPUT', 'the two passphrases differ');
+  }
+  return first;
+}
+
+export interface OpenedIdentity {
+  readonly home: string;
+  readonly keystore: Keystore;
+  readonly profile: Profile;
+}
+
+/** Opens this PoC's keystore and profile, with errors that say what to do. */
+export async function openIdentity(): Promise<OpenedIdentity> {
+  await initCrypto();
+  const home = hotlineHome();
+  if (!keystoreExists(home)) throw new HotlineError('NO_IDENTITY', `no identity in ${home}: run \`hotline init --name NAME\` first (or set HOTLINE_HOME)`);
+  const profile = readProfile(home);
+  if (!profile) throw new HotlineError('NO_IDENTITY', `${home} has a keyfile but no profile.json; run \`hotline init\` in a fresh HOTLINE_HOME`);
+  const keystore = openKeystore(home, await passphrase('unlock'));
+  return { home, keystore, profile };
+}
+
+/** Opens the identity, connects to the relays, runs `fn`, always closes. */
+export async function withClient<T>(
+  opts: { relay?: string; reconnect?: boolean; needsJoin?: boolean },
+  fn: (client: HotlineClient, id: OpenedIdentity) => Promise<T>,
+): Promise<T> {
+  const id = await openIdentity();
+  if (opts.needsJoin !== false && !id.profile.state) {
+    throw new HotlineError('NO_IDENTITY', 'this identity has not joined a relay yet: run `hotline join INVITE`');
+  }
+  const client = new HotlineClient({ keystore: id.keystore, profile: id.profile, relays: relayUrls(opts.relay, id.profile), reconnect: opts.reconnect ?? false });
+  try {
+    await client.connect();
+    const result = await fn(client, id);
+    // Automatic delivery receipts for what arrived while we were connected go out before we leave.
+    await Promise.race([client.settle(), new Promise((r) => setTimeout(r, 5000))]);
+    return result;
+  } finally {
+    client.close();
+  }
+}
+
+/** Prints one JSON document (for --json) or human lines. */
+export function output(opts: GlobalOptions, json: unknown, human: () => string): void {
+  if (opts.json) process.stdout.write(JSON.stringify(json) + '\n');
+  else process.stdout.write(human() + '\n');
+}
+
+/** Reports any failure on one line to stderr (JSON with --json) and exits non-zero. */
+export function fail(command: string, cause: unknown, json: boolean): never {
+  const error = toHotlineError(cause);
+  const hint = errorCodes[error.code].hint;
+  if (json) {
+    process.stderr.write(JSON.stringify({ error: { code: error.code, message: error.message, hint } }) + '\n');
+  } else {
+    const showHint = error.code !== 'KEY_CHANGED' && !error.message.includes(hint);
+    process.stderr.write(`hotline ${command}: ${error.message}${showHint ? ` — ${hint}` : ''} [${error.code}]\n`);
+  }
+  if (error.code === 'INTERNAL' && process.env.HOTLINE_DEBUG) console.error(cause);
+  process.exit(1);
+}
+
+/** Admin token from --token, HOTLINE_ADMIN_TOKEN, or DIR/admin.token of a local relay. */
+export function adminToken(flag?: string, dataDir?: string): string {
+  if (flag) return flag;
+  if (process.env.HOTLINE_ADMIN_TOKEN) return process.env.HOTLINE_ADMIN_TOKEN;
+  const dir = resolve(dataDir ?? process.env.HOTLINE_DATA ?? './.hotline-relay');
+  const file = join(dir, 'admin.token');
+  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+  throw new HotlineError('UNAUTHORIZED', `no admin token: set HOTLINE_ADMIN_TOKEN, pass --token, or run next to the relay's data dir (${file} not found)`);
+}

@@ -1,0 +1,80 @@
+// Human output for the CLI: levels in capitals, unmistakable DRILL banners, times in UTC, durations a duty officer reads at a glance.
+import { fingerprint, formatDuration, type DrillMark } from '../../shared/index.ts';
+import type { AckInfo, EscalationInfo, ReceiptInfo } from '../hotline-client.ts';
+import type { ContactRecord, MessageRecord } from '../history.ts';
+
+const useColour = process.stdout.isTTY && !process.env.NO_COLOR;
+const paint = (code: string, text: string) => (useColour ? `\x1b[${code}m${text}\x1b[0m` : text);
+
+export function utc(ms: number | null): string {
+  if (ms === null) return '—';
+  return new Date(ms).toISOString().replace('T', ' ').replace(/\.\d{3}Z$/, 'Z');
+}
+
+export function levelTag(level: string | null): string {
+  if (!level) return '';
+  const tag = `[${level}]`;
+  if (level === 'FLASH') return paint('1;41;97', tag);
+  if (level === 'IMMEDIATE') return paint('1;31', tag);
+  if (level === 'PRIORITY') return paint('1;33', tag);
+  return paint('1', tag);
+}
+
+export function drillBanner(drill: DrillMark | null): string | null {
+  if (!drill) return null;
+  const text = `######## DRILL — EXERCISE ONLY — NOT A REAL NOTICE — drill ${drill.drillId}${drill.inject !== null ? ` inject ${drill.inject}` : ''} ########`;
+  return paint('1;45;97', text);
+}
+
+export function shortId(id: string): string {
+  return id.slice(0, 13);
+}
+
+export function deadlineText(ackDeadline: number | null, now = Date.now()): string {
+  if (ackDeadline === null) return 'no ack deadline';
+  const left = ackDeadline - now;
+  return left >= 0 ? `ack by ${utc(ackDeadline)} (in ${formatDuration(left)})` : `ack was due ${utc(ackDeadline)} (${formatDuration(-left)} ago)`;
+}
+
+/** A received or sent notice as a block of lines. */
+export function noticeBlock(m: MessageRecord, names: (kid: string) => string | null): string {
+  const lines: string[] = [];
+  const banner = drillBanner(m.drill);
+  if (banner) lines.push(banner);
+  const kind = m.kind === 'notice' ? 'NOTICE' : m.kind.toUpperCase();
+  const who = names(m.from);
+  lines.push(`${levelTag(m.level)} ${kind} ${m.fromState} → ${m.toState}  from ${who ?? m.from.slice(0, 10) + '…'}  accepted ${utc(m.acceptedAt)}`);
+  lines.push(`  id ${m.id}${m.refs.length ? `  (re ${m.refs.map(shortId).join(', ')})` : ''}`);
+  if (m.kind !== 'ack' && m.kind !== 'receipt') lines.push(`  ${deadlineText(m.ackDeadline)}`);
+  if (m.subject) lines.push(`  Subject: ${m.subject}`);
+  if (m.text) for (const l of m.text.split('\n')) lines.push(`  ${l}`);
+  if (banner) lines.push(banner);
+  return lines.join('\n');
+}
+
+export function ackLine(a: AckInfo): string {
+  const timing = a.timeToAckMs === null ? '' : ` after ${formatDuration(a.timeToAckMs)}`;
+  const verdict = a.late === null ? '' : a.late ? paint('1;31', ' LATE (deadline missed)') : ' (within deadline)';
+  return `${a.drill ? '[DRILL] ' : ''}ACK of ${shortId(a.noticeId)} by ${a.byName ?? a.by.slice(0, 10)} (${a.byState}) at ${utc(a.ackedAt)}${timing}${verdict}${a.note ? ` — note: ${a.note}` : ''}`;
+}
+
+export function receiptLine(r: ReceiptInfo): string {
+  return `DELIVERED ${shortId(r.noticeId)} to ${r.byName ?? r.by.slice(0, 10)} (${r.byState}) at ${utc(r.deliveredAt)}`;
+}
+
+export function relayEventLine(e: EscalationInfo): string {
+  const d = e.data;
+  const id = typeof d.id === 'string' ? shortId(d.id) : '';
+  const level = typeof d.level === 'string' ? `${levelTag(d.level)} ` : '';
+  const drill = d.drill ? '[DRILL] ' : '';
+  if (e.kind === 'overdue') return paint('1;31', `${drill}${level}OVERDUE: notice ${id} was not acknowledged by its deadline ${utc(typeof d.deadline === 'number' ? d.deadline : null)} — acknowledge now`);
+  const action = typeof d.action === 'string' ? d.action : e.kind;
+  if (action === 'notify-sender') return paint('1;31', `${drill}${level}NOT ACKNOWLEDGED: your notice ${id} has had no acknowledgement (deadline ${utc(typeof d.deadline === 'number' ? d.deadline : null)})`);
+  if (action === 'page-alternates') return paint('1;31', `${drill}${level}ESCALATION: you are paged as alternate — notice ${id} is overdue and unacknowledged`);
+  return `${drill}${level}${e.kind.toUpperCase()} ${action} ${id}`;
+}
+
+export function contactLine(c: ContactRecord): string {
+  const status = c.status === 'changed' ? paint('1;31', 'KEY CHANGED — not trusted') : c.status === 'verified' ? 'verified' : 'pinned (unverified)';
+  return `${c.state.padEnd(5)} ${c.name.padEnd(24)} ${c.role.padEnd(9)} ${fingerprint(c.kid)}  ${status}\n      key ${c.kid}`;
+}

@@ -1,0 +1,151 @@
+// `hotline init | join | whoami | contacts | trust`: this PoC's identity, its enrolment on a relay, and the contacts it trusts.
+import type { Command } from 'commander';
+import { join } from 'node:path';
+import { fingerprint, HotlineError, initCrypto, joinResponseSchema, signStatement } from '../../shared/index.ts';
+import { HistoryStore } from '../history.ts';
+import { createKeystore, keystoreExists } from '../keystore.ts';
+import { readProfile, writeProfile } from '../profile.ts';
+import { trustContact } from '../trust.ts';
+import { contactLine } from './format.ts';
+import { fail, hotlineHome, httpUrlOf, openIdentity, output, passphrase, relayUrls, withClient } from './context.ts';
+
+
+export function registerIdentityCommands(program: Command): void {
+  program
+    .command('init')
+    .description('create this identity (Ed25519 key, prekey) in HOTLINE_HOME, encrypted with the passphrase')
+    .requiredOption('--name <name>', 'how the other side will see you, e.g. "CN CERT duty officer"')
+    .option('--json', 'machine-readable output')
+    .action(async (opts: { name: string; json?: boolean }) => {
+      try {
+        await initCrypto();
+        const home = hotlineHome();
+        if (keystoreExists(home)) throw new HotlineError('CONFLICT', `an identity already exists in ${home}; use another HOTLINE_HOME for a second one`);
+        const name = opts.name.trim();
+        if (!name) throw new HotlineError('BAD_INPUT', '--name must not be empty');
+        const ks = createKeystore(home, await passphrase('create'), name, Date.now());
+        writeProfile(home, { v: 1, kid: ks.identity.kid, name, state: null, role: null, relays: [] });
+        const fp = fingerprint(ks.identity.kid);
+        output(opts, { kid: ks.identity.kid, fingerprint: fp, name, home }, () =>
+          [`created identity "${name}" in ${home}`, `  key id       ${ks.identity.kid}`, `  fingerprint  ${fp}`, 'next: hotline join INVITE (the invite comes from the relay operator)'].join('\n'),
+        );
+      } catch (e) {
+        fail('init', e, !!opts.json);
+      }
+    });
+
+  program
+    .command('join')
+    .description("register this identity with a relay under the invite's state and role")
+    .argument('<invite>', 'one-time invite code from the relay operator (hotline admin invite)')
+    .option('--relay <url>', 'relay URL (default: HOTLINE_RELAY, else ws://127.0.0.1:7300)')
+    .option('--json', 'machine-readable output')
+    .action(async (invite: string, opts: { relay?: string; json?: boolean }) => {
+      try {
+        const id = await openIdentity();
+        const url = relayUrls(opts.relay, null)[0] as string;
+        const name = id.profile.name;
+        const prekey = id.keystore.currentPrekey(Date.now());
+        const sig = signStatement(id.keystore.identity, 'hotline-join-v1', { invite: invite.trim(), kid: id.keystore.identity.kid, name });
+        let res: Response;
+        try {
+          res = await fetch(`${httpUrlOf(url)}/v1/join`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ invite: invite.trim(), kid: id.keystore.identity.kid, name, prekey, sig }),
+          });
+        } catch (cause) {
+          throw new HotlineError('RELAY_UNREACHABLE', `cannot reach the relay at ${url}`, { cause });
+        }
+        const body = (await res.json().catch(() => ({}))) as { error?: { code?: string; message?: string } };
+        if (!res.ok) {
+          const code = body.error?.code;
+          throw new HotlineError(code && /^[A-Z_]+$/.test(code) ? (code as HotlineError['code']) : 'INTERNAL', body.error?.message ?? `relay answered ${res.status}`);
+        }
+        const joined = joinResponseSchema.parse(body);
+        if (id.profile.state && id.profile.state !== joined.state) {
+          throw new HotlineError('CONFLICT', `this identity belongs to ${id.profile.state}; the invite was for ${joined.state}`);
+        }
+        const relays = [...id.profile.relays.filter((r) => r.url !== url), { url, kid: joined.relay }];
+        writeProfile(id.home, { ...id.profile, state: joined.state, role: joined.role, name: joined.name, relays });
+        output(opts, { ...joined, url }, () =>
+          [`joined ${url} as ${joined.role} of ${joined.state} ("${joined.name}")`, `  relay key    ${joined.relay}`, `  relay fingerprint ${fingerprint(joined.relay)}  (compare with the operator)`].join('\n'),
+        );
+      } catch (e) {
+        fail('join', e, !!opts.json);
+      }
+    });
+
+  program
+    .command('whoami')
+    .description('this identity: key id, fingerprint, state, role, relays (no passphrase needed)')
+    .option('--json', 'machine-readable output')
+    .action(async (opts: { json?: boolean }) => {
+      try {
+        await initCrypto();
+        const home = hotlineHome();
+        const profile = readProfile(home);
+        if (!profile) throw new HotlineError('NO_IDENTITY', `no identity in ${home}: run \`hotline init --name NAME\` first`);
+        const fp = fingerprint(profile.kid);
+        output(opts, { kid: profile.kid, fingerprint: fp, name: profile.name, state: profile.state, role: profile.role, relays: profile.relays, home }, () =>
+          [
+            `${profile.name} — ${profile.role ?? 'not joined'}${profile.state ? ` of ${profile.state}` : ''}`,
+            `  key id       ${profile.kid}`,
+            `  fingerprint  ${fp}`,
+            ...profile.relays.map((r) => `  relay        ${r.url}  (fingerprint ${fingerprint(r.kid)})`),
+          ].join('\n'),
+        );
+      } catch (e) {
+        fail('whoami', e, !!opts.json);
+      }
+    });
+
+  program
+    .command('contacts')
+    .description("the PoCs of your channels with fingerprints and trust status (refreshed from the relay unless --offline)")
+    .option('--offline', 'show what is pinned locally without contacting the relay')
+    .option('--relay <url>', 'relay URL(s), comma-separated')
+    .option('--json', 'machine-readable output')
+    .action(async (opts: { offline?: boolean; relay?: string; json?: boolean }) => {
+      try {
+        const home = hotlineHome();
+        if (!opts.offline) {
+          await withClient({ relay: opts.relay }, async (client) => {
+            await client.directory([]);
+          });
+        }
+        const history = new HistoryStore(join(home, 'history.db'));
+        try {
+          const contacts = history.contacts().map((c) => ({ ...c, fingerprint: fingerprint(c.kid) }));
+          output(opts, { contacts }, () =>
+            contacts.length ? contacts.map(contactLine).join('\n') : 'no contacts yet (they appear once the relay lists PoCs of your channels)',
+          );
+        } finally {
+          history.close();
+        }
+      } catch (e) {
+        fail('contacts', e, !!opts.json);
+      }
+    });
+
+  program
+    .command('trust')
+    .description('mark a contact verified after comparing its fingerprint with them out of band (phone, in person)')
+    .argument('<keyid>', 'the contact key id (from hotline contacts)')
+    .argument('<fingerprint>', 'the fingerprint they read to you, e.g. "30261 99746 23612 27036 61256 06001"')
+    .option('--json', 'machine-readable output')
+    .action(async (kid: string, fp: string, opts: { json?: boolean }) => {
+      try {
+        await initCrypto();
+        const history = new HistoryStore(join(hotlineHome(), 'history.db'));
+        try {
+          const c = trustContact(history, kid.trim(), fp, Date.now());
+          output(opts, { ...c, fingerprint: fingerprint(c.kid) }, () => `trusted ${c.name} (${c.state}) — key ${c.kid} is now verified`);
+        } finally {
+          history.close();
+        }
+      } catch (e) {
+        fail('trust', e, !!opts.json);
+      }
+    });
+}

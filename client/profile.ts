@@ -1,0 +1,31 @@
+// The non-secret profile in HOTLINE_HOME: who this identity is on which relays (state, role, pinned relay keys).
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { keyIdSchema, nameSchema, roleSchema, stateCodeSchema, HotlineError } from '../shared/index.ts';
+
+export const profileSchema = z.strictObject({
+  v: z.literal(1),
+  kid: keyIdSchema,
+  name: nameSchema,
+  state: stateCodeSchema.nullable(),
+  role: roleSchema.nullable(),
+  relays: z.array(z.strictObject({ url: z.string().min(1), kid: keyIdSchema })),
+});
+export type Profile = z.infer<typeof profileSchema>;
+
+const PROFILE_NAME = 'profile.json';
+
+export function readProfile(home: string): Profile | null {
+  const path = join(home, PROFILE_NAME);
+  if (!existsSync(path)) return null;
+  const parsed = profileSchema.safeParse(JSON.parse(readFileSync(path, 'utf8')));
+  if (!parsed.success) throw new HotlineError('BAD_INPUT', `${path} is damaged: ${parsed.error.issues[0]?.message ?? 'invalid'}`);
+  return parsed.data;
+}
+
+export function writeProfile(home: string, profile: Profile): void {
+  const path = join(home, PROFILE_NAME);
+  writeFileSync(`${path}.tmp`, JSON.stringify(profileSchema.parse(profile), null, 2) + '\n', { mode: 0o600 });
+  renameSync(`${path}.tmp`, path);
+}
