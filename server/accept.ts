@@ -9,6 +9,7 @@ import {
   type Identity,
   type RelayReceipt,
 } from '../shared/index.ts';
+import { checkThreadRules, noDeadlineChanges, recordThreadAck, startAckDeadline, type DeadlineChanges } from './ack-deadlines.ts';
 import type { AuditLog } from './audit-log.ts';
 import type { Clock } from './clock.ts';
 import type { MemberRecord, RelayStore } from './store.ts';
@@ -22,6 +23,8 @@ export interface AcceptedEnvelope {
   readonly receiptJson: string;
   readonly deliverTo: readonly string[];
   readonly envelope: Envelope;
+  /** Escalation steps this envelope scheduled (a notice or raise) or cancelled (the first ack of a thread). */
+  readonly deadlineChanges: DeadlineChanges;
 }
 
 /** Kinds whose acceptance starts an acknowledgement deadline. */
@@ -85,6 +88,7 @@ export function commitEnvelope(ctx: AcceptContext, v: ValidatedEnvelope): Accept
       receiptJson: JSON.stringify(existing.receipt),
       deliverTo: [],
       envelope: existing.envelope,
+      deadlineChanges: noDeadlineChanges,
     };
   }
   const lastSeq = store.lastSeq(h.from);
@@ -95,6 +99,8 @@ export function commitEnvelope(ctx: AcceptContext, v: ValidatedEnvelope): Accept
       if (!target || target.envelope.header.channel !== h.channel) throw new HotlineError('UNKNOWN_ID', `referenced envelope ${ref} is not on record in ${h.channel}`);
     }
   }
+  // Every refusal comes before the first write: a job that throws after appending to the audit chain would leave a gap.
+  const thread = checkThreadRules(store, h);
   const deliverTo = v.envelope.recipients.map((r) => r.kid);
   for (const kid of deliverTo) {
     if (store.pendingCount(kid) >= ctx.pendingCap) {
@@ -134,5 +140,11 @@ export function commitEnvelope(ctx: AcceptContext, v: ValidatedEnvelope): Accept
     auditSeq: event.seq,
     deliverTo,
   });
-  return { rowid, receipt, duplicate: false, envelopeJson, receiptJson, deliverTo, envelope: v.envelope };
+  let deadlineChanges = noDeadlineChanges;
+  if (ackDeadline !== null) {
+    deadlineChanges = startAckDeadline(store, { envRowid: rowid, header: h, recipients: deliverTo, acceptedAt, ackDeadline, thread });
+  } else if (h.kind === 'ack' && thread !== null) {
+    deadlineChanges = recordThreadAck(store, ctx.audit, h, thread, acceptedAt);
+  }
+  return { rowid, receipt, duplicate: false, envelopeJson, receiptJson, deliverTo, envelope: v.envelope, deadlineChanges };
 }

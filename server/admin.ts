@@ -2,6 +2,7 @@
 import {
   channelOpenRequestSchema,
   deadlineTable,
+  defaultEscalationPolicy,
   fingerprint,
   hash,
   HotlineError,
@@ -14,6 +15,7 @@ import {
   verifyPrekey,
   verifyStatement,
   type ChannelInfo,
+  type EscalationPolicy,
   type JoinResponse,
   type Role,
 } from '../shared/index.ts';
@@ -64,20 +66,22 @@ export class Admin {
     return { invite: code, state: req.state, role: req.role, expiresAt };
   }
 
-  openChannel(input: z.input<typeof channelOpenRequestSchema>): ChannelInfo {
+  /** Opens a bilateral channel with its deadline table and escalation policy (defaults for what the request leaves out). */
+  openChannel(input: z.input<typeof channelOpenRequestSchema>): ChannelInfo & { readonly escalation: EscalationPolicy } {
     const req = channelOpenRequestSchema.parse(input);
     if (req.a === req.b) throw new HotlineError('BAD_INPUT', 'a channel joins two different states');
     const id = `${req.a}-${req.b}`;
     if (this.store.getChannel(id) || this.store.getChannel(`${req.b}-${req.a}`)) throw new HotlineError('CONFLICT', `channel between ${req.a} and ${req.b} is already open`);
     const deadlines = deadlineTable(req.deadlines);
+    const escalation: EscalationPolicy = req.escalation ?? defaultEscalationPolicy;
     const now = this.clock.now();
     this.store.transaction(() => {
-      this.store.openChannel(id, req.a, req.b, deadlines, now);
-      this.audit.append('channel.opened', { channel: id, deadlines }, now);
+      this.store.openChannel(id, req.a, req.b, deadlines, escalation, now);
+      this.audit.append('channel.opened', { channel: id, deadlines, escalation }, now);
     });
     const channel = this.store.getChannel(id);
     if (!channel) throw new HotlineError('INTERNAL', 'channel vanished after opening');
-    return channel;
+    return { ...channel, escalation };
   }
 
   revoke(input: z.input<typeof revokeRequestSchema>): { kid: string; revokedAt: number } {

@@ -29,6 +29,8 @@ export interface RelayConfig {
   readonly checkpointIntervalMs: number;
   /** Largest number of queued writes committed in one transaction. */
   readonly maxBatch: number;
+  /** Open escalation steps the deadline scheduler holds in memory at a time (the rest wait in the store). */
+  readonly deadlineWindow: number;
 }
 
 export const defaultLimits: RelayLimits = {
@@ -50,6 +52,7 @@ export function relayConfig(overrides: Partial<Omit<RelayConfig, 'limits'>> & { 
     checkpointEvery: 100,
     checkpointIntervalMs: 10_000,
     maxBatch: 1_000,
+    deadlineWindow: 10_000,
     ...overrides,
     limits: { ...defaultLimits, ...(overrides.limits ?? {}) },
   };

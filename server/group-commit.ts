@@ -11,6 +11,8 @@ interface Job {
 export interface GroupCommitStats {
   onCommit(seconds: number, batchSize: number): void;
   onRollback(): void;
+  /** One job's savepoint was rolled back (the batch goes on): in-memory state such as the audit head must follow. */
+  onJobRollback?(): void;
 }
 
 /**
@@ -20,6 +22,7 @@ export interface GroupCommitStats {
  */
 export class GroupCommit {
   private queue: Job[] = [];
+  private urgentQueued = 0;
   private scheduled = false;
   private closed = false;
 
@@ -29,10 +32,18 @@ export class GroupCommit {
     private readonly stats: GroupCommitStats,
   ) {}
 
-  enqueue<T>(run: () => T): Promise<T> {
+  /**
+   * Queues a write for the next commit. `urgent` puts it first in that commit: escalation steps are stamped when
+   * their job runs and should not wait behind a thousand envelopes. (Committing them at once instead, each with
+   * its own fsync, measured worse under load: p50 fire error 16-500 ms against 10 ms.)
+   */
+  enqueue<T>(run: () => T, options: { readonly urgent?: boolean } = {}): Promise<T> {
     if (this.closed) return Promise.reject(toHotlineError(new Error('store is closed')));
     return new Promise<T>((resolve, reject) => {
-      this.queue.push({ run, resolve: resolve as (value: unknown) => void, reject });
+      const job = { run, resolve: resolve as (value: unknown) => void, reject };
+      // Urgent jobs keep their own order, ahead of the others.
+      if (options.urgent) this.queue.splice(this.urgentQueued++, 0, job);
+      else this.queue.push(job);
       if (this.queue.length >= this.maxBatch) this.flush();
       else if (!this.scheduled) {
         this.scheduled = true;
@@ -51,6 +62,7 @@ export class GroupCommit {
     if (this.queue.length === 0) return;
     const batch = this.queue;
     this.queue = [];
+    this.urgentQueued = 0;
     const outcomes: { ok: boolean; value: unknown }[] = [];
     const started = performance.now();
     try {
@@ -60,6 +72,7 @@ export class GroupCommit {
             outcomes.push({ ok: true, value: this.store.transaction(job.run) });
           } catch (error) {
             outcomes.push({ ok: false, value: error });
+            this.stats.onJobRollback?.();
           }
         }
       });

@@ -10,6 +10,10 @@ export interface RelayMetrics {
   readonly commitBatch: Histogram;
   readonly pending: Gauge;
   readonly delivered: Counter;
+  /** How late an escalation step fired: firedAt − due, in seconds (the scheduler's precision under load). */
+  readonly deadlineFireError: Histogram;
+  readonly escalationSteps: Counter<'action'>;
+  readonly acks: Counter<'outcome'>;
 }
 
 export function createMetrics(withDefaults: boolean): RelayMetrics {
@@ -29,5 +33,13 @@ export function createMetrics(withDefaults: boolean): RelayMetrics {
     commitBatch: new Histogram({ name: 'hotline_commit_batch_size', help: 'Writes per group commit', buckets: [1, 2, 5, 10, 50, 100, 500, 1000], registers: [registry] }),
     pending: new Gauge({ name: 'hotline_pending_deliveries', help: 'Deliveries not yet confirmed by the recipient device', registers: [registry] }),
     delivered: new Counter({ name: 'hotline_delivered_total', help: 'Deliveries confirmed by recipient devices', registers: [registry] }),
+    deadlineFireError: new Histogram({
+      name: 'hotline_deadline_fire_error_seconds',
+      help: 'How late an escalation step fired after its due time (firedAt - due)',
+      buckets: [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10, 60],
+      registers: [registry],
+    }),
+    escalationSteps: new Counter({ name: 'hotline_escalation_steps_total', help: 'Escalation steps fired, by action', labelNames: ['action'], registers: [registry] }),
+    acks: new Counter({ name: 'hotline_acks_total', help: 'First acknowledgements of threads, met or late', labelNames: ['outcome'], registers: [registry] }),
   };
 }

@@ -9,7 +9,10 @@ import { Admin } from './admin.ts';
 import { AuditLog } from './audit-log.ts';
 import { systemClock, type Clock } from './clock.ts';
 import { relayConfig, type RelayConfig } from './config.ts';
+import { DeadlineScheduler } from './deadline-scheduler.ts';
 import { DeliveryHub } from './delivery.ts';
+import { fireEscalationSteps } from './escalation.ts';
+import { EventOutbox } from './event-outbox.ts';
 import { GroupCommit } from './group-commit.ts';
 import { createHttpApp } from './http.ts';
 import { createLogger, type Logger } from './logger.ts';
@@ -37,6 +40,8 @@ export interface RunningRelay {
   readonly firstStart: boolean;
   readonly store: RelayStore;
   readonly context: RelayContext;
+  /** The escalation steps waiting to fire (for tests and benchmarks: size, next due). */
+  readonly deadlines: DeadlineScheduler;
   /** Graceful stop: refuse new work, commit what is queued, checkpoint, close sockets with 1001, close the store. */
   close(): Promise<void>;
 }
@@ -56,11 +61,23 @@ export async function startRelay(options: RelayOptions = {}): Promise<RunningRel
       metrics.commitBatch.observe(size);
     },
     onRollback: () => audit.resync(),
+    onJobRollback: () => audit.resync(),
   });
   const delivery = new DeliveryHub(store, commits, audit, clock, metrics, config.limits.deliveryWindow, config.limits.redeliverAfterMs);
   const sessions = new Set<Session>();
   const sessionsByKid = new Map<string, Set<Session>>();
   let shuttingDown = false;
+  const outbox = new EventOutbox(store, commits, clock, logger, (kid) => sessionsByKid.get(kid) ?? []);
+  const firing = { store, audit, commits, clock, metrics, outbox, logger };
+  const deadlines = new DeadlineScheduler(
+    {
+      clock,
+      loadOpen: (after, limit) => store.openEscalationSteps(after, limit),
+      fire: (steps) => fireEscalationSteps(firing, steps),
+      onFireError: (err, steps) => logger.error({ err, steps: steps.length }, 'escalation steps failed to fire; will retry'),
+    },
+    { window: config.deadlineWindow },
+  );
 
   const context: RelayContext = {
     config,
@@ -79,6 +96,7 @@ export async function startRelay(options: RelayOptions = {}): Promise<RunningRel
       set.add(session);
       metrics.connections.inc({ state: session.state });
       logger.info({ kid: session.kid, state: session.state }, 'device connected');
+      outbox.flush(session);
       delivery.attach(session);
     },
     onSessionEnd: (session) => {
@@ -88,6 +106,10 @@ export async function startRelay(options: RelayOptions = {}): Promise<RunningRel
     },
     onAccepted: (accepted: AcceptedEnvelope) => {
       metrics.accepted.inc({ kind: accepted.envelope.header.kind });
+      const changes = accepted.deadlineChanges;
+      deadlines.cancel(changes.cancelled);
+      deadlines.add(changes.scheduled);
+      if (changes.ackOutcome) metrics.acks.inc({ outcome: changes.ackOutcome });
       delivery.offer(accepted.deliverTo, {
         rowid: accepted.rowid,
         id: accepted.envelope.header.id,
@@ -138,6 +160,8 @@ export async function startRelay(options: RelayOptions = {}): Promise<RunningRel
     setInterval(() => metrics.pending.set(store.totalPending()), 5000),
   ];
   for (const t of timers) t.unref();
+  // Deadlines recovered from the store: those already due fire at once, in due order; the rest on time.
+  deadlines.start();
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -154,6 +178,7 @@ export async function startRelay(options: RelayOptions = {}): Promise<RunningRel
   const close = (): Promise<void> => {
     closing ??= (async () => {
       shuttingDown = true;
+      deadlines.stop();
       for (const t of timers) clearInterval(t);
       commits.flush();
       // Let the committed writes' replies (receipts) reach their senders before the sockets close.
@@ -182,6 +207,7 @@ export async function startRelay(options: RelayOptions = {}): Promise<RunningRel
     firstStart: files.created,
     store,
     context,
+    deadlines,
     close,
   };
 }

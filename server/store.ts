@@ -2,20 +2,24 @@
 import Database from 'better-sqlite3';
 import {
   defaultAckDeadlines,
+  defaultEscalationPolicy,
   nextAuditEvent,
   type AuditCheckpoint,
   type AuditEvent,
   type ChannelInfo,
   type DeadlineTable,
   type DirectoryEntry,
+  type DrillMark,
   type Envelope,
+  type EscalationAction,
+  type EscalationPolicy,
   type Level,
   type RelayReceipt,
   type Role,
   type SignedPrekey,
 } from '../shared/index.ts';
 
-const SCHEMA_VERSION = 1;
+const SCHEMA_VERSION = 2;
 
 const schema = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -34,7 +38,8 @@ CREATE TABLE IF NOT EXISTS invites (
   created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, used_at INTEGER, used_by TEXT
 );
 CREATE TABLE IF NOT EXISTS channels (
-  id TEXT PRIMARY KEY, a TEXT NOT NULL, b TEXT NOT NULL, deadlines_json TEXT NOT NULL, opened_at INTEGER NOT NULL
+  id TEXT PRIMARY KEY, a TEXT NOT NULL, b TEXT NOT NULL, deadlines_json TEXT NOT NULL, opened_at INTEGER NOT NULL,
+  escalation_json TEXT
 );
 CREATE TABLE IF NOT EXISTS envelopes (
   rowid INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, hash TEXT NOT NULL, channel TEXT NOT NULL, kind TEXT NOT NULL,
@@ -54,6 +59,23 @@ CREATE INDEX IF NOT EXISTS deliveries_pending ON deliveries(kid, env_rowid) WHER
 CREATE TABLE IF NOT EXISTS audit_events (
   seq INTEGER PRIMARY KEY, at INTEGER NOT NULL, type TEXT NOT NULL, data_json TEXT NOT NULL, prev TEXT NOT NULL, hash TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS ack_deadlines (
+  env_rowid INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, thread_id TEXT NOT NULL, channel TEXT NOT NULL, level TEXT NOT NULL,
+  from_kid TEXT NOT NULL, from_state TEXT NOT NULL, to_state TEXT NOT NULL, drill_json TEXT NOT NULL, recipients_json TEXT NOT NULL,
+  accepted_at INTEGER NOT NULL, deadline INTEGER NOT NULL, overdue_at INTEGER,
+  acked_at INTEGER, ack_id TEXT, ack_kid TEXT, late_by_ms INTEGER
+);
+CREATE INDEX IF NOT EXISTS ack_deadlines_thread ON ack_deadlines(thread_id, env_rowid);
+CREATE TABLE IF NOT EXISTS escalation_steps (
+  env_rowid INTEGER NOT NULL, step INTEGER NOT NULL, action TEXT NOT NULL, thread_id TEXT NOT NULL, due_at INTEGER NOT NULL,
+  fired_at INTEGER, cancelled_at INTEGER, audit_seq INTEGER, PRIMARY KEY (env_rowid, step)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS escalation_steps_open ON escalation_steps(due_at, env_rowid, step) WHERE fired_at IS NULL AND cancelled_at IS NULL;
+CREATE INDEX IF NOT EXISTS escalation_steps_thread_open ON escalation_steps(thread_id) WHERE fired_at IS NULL AND cancelled_at IS NULL;
+CREATE TABLE IF NOT EXISTS event_outbox (
+  seq INTEGER PRIMARY KEY, kid TEXT NOT NULL, audit_seq INTEGER NOT NULL, frame_json TEXT NOT NULL, created_at INTEGER NOT NULL, sent_at INTEGER
+);
+CREATE INDEX IF NOT EXISTS event_outbox_pending ON event_outbox(kid, seq) WHERE sent_at IS NULL;
 CREATE TABLE IF NOT EXISTS audit_checkpoints (
   seq INTEGER PRIMARY KEY, head TEXT NOT NULL, at INTEGER NOT NULL, relay TEXT NOT NULL, sig TEXT NOT NULL
 );
@@ -101,6 +123,106 @@ export interface PendingDelivery {
   readonly receiptJson: string;
 }
 
+/** Names one escalation step: the notice or raise it belongs to, and its index in the channel's policy. */
+export interface EscalationStepKey {
+  readonly envRowid: number;
+  readonly step: number;
+}
+
+/** An escalation step waiting to fire. */
+export interface DueEscalationStep extends EscalationStepKey {
+  readonly action: EscalationAction;
+  readonly due: number;
+}
+
+/** The acknowledgement deadline of one notice or raise; a thread is a notice and its raises. */
+export interface AckDeadlineRecord {
+  readonly envRowid: number;
+  readonly id: string;
+  /** The thread's original notice id (equal to `id` for a notice). */
+  readonly threadId: string;
+  readonly channel: string;
+  readonly level: Level;
+  readonly fromKid: string;
+  readonly fromState: string;
+  readonly toState: string;
+  readonly drill: DrillMark | null;
+  /** Recipient device keys listed in the envelope. */
+  readonly recipients: readonly string[];
+  readonly acceptedAt: number;
+  readonly deadline: number;
+  readonly overdueAt: number | null;
+  readonly ackedAt: number | null;
+  readonly ackId: string | null;
+  readonly ackKid: string | null;
+  readonly lateByMs: number | null;
+}
+
+export type NewAckDeadline = Omit<AckDeadlineRecord, 'overdueAt' | 'ackedAt' | 'ackId' | 'ackKid' | 'lateByMs'>;
+
+/** One escalation step as recorded, for review and tests. */
+export interface EscalationStepRecord extends DueEscalationStep {
+  readonly firedAt: number | null;
+  readonly cancelledAt: number | null;
+  readonly auditSeq: number | null;
+}
+
+/** A relay event waiting for (or already written to) one device. */
+export interface OutboxEntry {
+  readonly seq: number;
+  readonly kid: string;
+  readonly frameJson: string;
+}
+
+interface AckDeadlineRow {
+  env_rowid: number;
+  id: string;
+  thread_id: string;
+  channel: string;
+  level: Level;
+  from_kid: string;
+  from_state: string;
+  to_state: string;
+  drill_json: string;
+  recipients_json: string;
+  accepted_at: number;
+  deadline: number;
+  overdue_at: number | null;
+  acked_at: number | null;
+  ack_id: string | null;
+  ack_kid: string | null;
+  late_by_ms: number | null;
+}
+
+function toAckDeadline(row: AckDeadlineRow): AckDeadlineRecord {
+  return {
+    envRowid: row.env_rowid,
+    id: row.id,
+    threadId: row.thread_id,
+    channel: row.channel,
+    level: row.level,
+    fromKid: row.from_kid,
+    fromState: row.from_state,
+    toState: row.to_state,
+    drill: JSON.parse(row.drill_json) as DrillMark | null,
+    recipients: JSON.parse(row.recipients_json) as string[],
+    acceptedAt: row.accepted_at,
+    deadline: row.deadline,
+    overdueAt: row.overdue_at,
+    ackedAt: row.acked_at,
+    ackId: row.ack_id,
+    ackKid: row.ack_kid,
+    lateByMs: row.late_by_ms,
+  };
+}
+
+interface StepRow {
+  env_rowid: number;
+  step: number;
+  action: EscalationAction;
+  due_at: number;
+}
+
 interface MemberRow {
   kid: string;
   state: string;
@@ -118,6 +240,11 @@ function toMember(row: MemberRow): MemberRecord {
 export class RelayStore {
   readonly db: Database.Database;
   private head: AuditEvent | null = null;
+  /**
+   * Undelivered envelopes per recipient, cached once counted: counting is O(pending) and runs for every recipient of
+   * every envelope accepted, which an offline recipient with thousands pending turns into most of the relay's work.
+   */
+  private readonly pendingByKid = new Map<string, number>();
 
   constructor(path: string) {
     this.db = new Database(path);
@@ -126,10 +253,21 @@ export class RelayStore {
     this.db.pragma('foreign_keys = ON');
     this.db.pragma('busy_timeout = 5000');
     this.db.exec(schema);
-    const version = this.getMeta('schema_version');
-    if (version === null) this.setMeta('schema_version', String(SCHEMA_VERSION));
-    else if (Number(version) !== SCHEMA_VERSION) throw new Error(`relay database schema ${version} is not supported (expected ${SCHEMA_VERSION})`);
+    this.migrate();
     this.head = this.loadHead();
+  }
+
+  /** Brings an older database up to SCHEMA_VERSION; new tables were already created by the schema above. */
+  private migrate(): void {
+    const version = this.getMeta('schema_version');
+    if (version === null) return this.setMeta('schema_version', String(SCHEMA_VERSION));
+    if (Number(version) === SCHEMA_VERSION) return;
+    if (Number(version) !== 1) throw new Error(`relay database schema ${version} is not supported (expected ${SCHEMA_VERSION})`);
+    this.transaction(() => {
+      // Version 1 channels predate escalation policies: NULL reads as the default policy.
+      this.db.exec('ALTER TABLE channels ADD COLUMN escalation_json TEXT');
+      this.setMeta('schema_version', String(SCHEMA_VERSION));
+    });
   }
 
   private readonly statements = new Map<string, Database.Statement>();
@@ -148,9 +286,15 @@ export class RelayStore {
     if (this.db.open) this.db.close();
   }
 
-  /** Runs `fn` in one transaction (one fsync at commit). */
+  /** Runs `fn` in one transaction (one fsync at commit), or a savepoint when nested. */
   transaction<T>(fn: () => T): T {
-    return this.db.transaction(fn)();
+    try {
+      return this.db.transaction(fn)();
+    } catch (error) {
+      // Rolled back: counts cached from inside it may be wrong now.
+      this.pendingByKid.clear();
+      throw error;
+    }
   }
 
   getMeta(key: string): string | null {
@@ -242,10 +386,19 @@ export class RelayStore {
 
   // ---- channels ----
 
-  openChannel(id: string, a: string, b: string, deadlines: DeadlineTable, now: number): void {
+  openChannel(id: string, a: string, b: string, deadlines: DeadlineTable, escalation: EscalationPolicy, now: number): void {
     this.ensureState(a, now);
     this.ensureState(b, now);
-    this.stmt('INSERT INTO channels (id, a, b, deadlines_json, opened_at) VALUES (?, ?, ?, ?, ?)').run(id, a, b, JSON.stringify(deadlines), now);
+    this
+      .stmt('INSERT INTO channels (id, a, b, deadlines_json, opened_at, escalation_json) VALUES (?, ?, ?, ?, ?, ?)')
+      .run(id, a, b, JSON.stringify(deadlines), now, JSON.stringify(escalation));
+  }
+
+  /** The channel's escalation policy (the default for channels opened before policies existed); null for an unknown channel. */
+  escalationPolicyOf(id: string): EscalationPolicy | null {
+    const row = this.stmt('SELECT escalation_json FROM channels WHERE id = ?').get(id) as { escalation_json: string | null } | undefined;
+    if (!row) return null;
+    return row.escalation_json === null ? defaultEscalationPolicy : (JSON.parse(row.escalation_json) as EscalationPolicy);
   }
 
   getChannel(id: string): ChannelInfo | null {
@@ -286,8 +439,17 @@ export class RelayStore {
   }
 
   pendingCount(kid: string): number {
-    const row = this.stmt('SELECT COUNT(*) AS n FROM deliveries WHERE kid = ? AND delivered_at IS NULL').get(kid) as { n: number };
-    return row.n;
+    let n = this.pendingByKid.get(kid);
+    if (n === undefined) {
+      n = (this.stmt('SELECT COUNT(*) AS n FROM deliveries WHERE kid = ? AND delivered_at IS NULL').get(kid) as { n: number }).n;
+      this.pendingByKid.set(kid, n);
+    }
+    return n;
+  }
+
+  private adjustPending(kid: string, by: number): void {
+    const n = this.pendingByKid.get(kid);
+    if (n !== undefined) this.pendingByKid.set(kid, n + by);
   }
 
   totalPending(): number {
@@ -314,7 +476,7 @@ export class RelayStore {
     const ref = this.stmt('INSERT OR IGNORE INTO envelope_refs (ref_id, env_rowid) VALUES (?, ?)');
     for (const r of h.refs) ref.run(r, rowid);
     const queue = this.stmt('INSERT OR IGNORE INTO deliveries (kid, env_rowid, queued_at) VALUES (?, ?, ?)');
-    for (const kid of rec.deliverTo) queue.run(kid, rowid, rec.acceptedAt);
+    for (const kid of rec.deliverTo) if (queue.run(kid, rowid, rec.acceptedAt).changes === 1) this.adjustPending(kid, 1);
     return rowid;
   }
 
@@ -331,12 +493,149 @@ export class RelayStore {
 
   /** Marks one delivery confirmed; false when it was not pending (unknown or already confirmed). */
   confirmDelivery(kid: string, envRowid: number, now: number): boolean {
-    return this.stmt('UPDATE deliveries SET delivered_at = ? WHERE kid = ? AND env_rowid = ? AND delivered_at IS NULL').run(now, kid, envRowid).changes === 1;
+    const confirmed = this.stmt('UPDATE deliveries SET delivered_at = ? WHERE kid = ? AND env_rowid = ? AND delivered_at IS NULL').run(now, kid, envRowid).changes === 1;
+    if (confirmed) this.adjustPending(kid, -1);
+    return confirmed;
   }
 
   rowidOf(id: string): number | null {
     const row = this.stmt('SELECT rowid FROM envelopes WHERE id = ?').get(id) as { rowid: number } | undefined;
     return row?.rowid ?? null;
+  }
+
+  // ---- acknowledgement deadlines and escalation ----
+
+  /** Records a notice's or raise's deadline and its escalation steps. Call inside the transaction that inserts the envelope. */
+  insertAckDeadline(rec: NewAckDeadline, steps: readonly DueEscalationStep[]): void {
+    this
+      .stmt(
+        `INSERT INTO ack_deadlines (env_rowid, id, thread_id, channel, level, from_kid, from_state, to_state, drill_json, recipients_json,
+           accepted_at, deadline) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(
+        rec.envRowid, rec.id, rec.threadId, rec.channel, rec.level, rec.fromKid, rec.fromState, rec.toState, JSON.stringify(rec.drill),
+        JSON.stringify(rec.recipients), rec.acceptedAt, rec.deadline,
+      );
+    const insert = this.stmt('INSERT INTO escalation_steps (env_rowid, step, action, thread_id, due_at) VALUES (?, ?, ?, ?, ?)');
+    for (const s of steps) insert.run(s.envRowid, s.step, s.action, rec.threadId, s.due);
+  }
+
+  /** The deadline of the notice or raise with this envelope id, or null when it has none. */
+  ackDeadlineById(id: string): AckDeadlineRecord | null {
+    const row = this.stmt('SELECT * FROM ack_deadlines WHERE id = ?').get(id) as AckDeadlineRow | undefined;
+    return row ? toAckDeadline(row) : null;
+  }
+
+  ackDeadlineByRowid(envRowid: number): AckDeadlineRecord | null {
+    const row = this.stmt('SELECT * FROM ack_deadlines WHERE env_rowid = ?').get(envRowid) as AckDeadlineRow | undefined;
+    return row ? toAckDeadline(row) : null;
+  }
+
+  /** Every deadline of a thread (the notice, then its raises), in acceptance order. */
+  threadDeadlines(threadId: string): AckDeadlineRecord[] {
+    return (this.stmt('SELECT * FROM ack_deadlines WHERE thread_id = ? ORDER BY env_rowid').all(threadId) as AckDeadlineRow[]).map(toAckDeadline);
+  }
+
+  /** Records the acknowledgement on every still-unacknowledged deadline of the thread; returns those it closed (none: an earlier ack won). */
+  closeThreadDeadlines(threadId: string, ack: { readonly id: string; readonly kid: string; readonly ackedAt: number }): AckDeadlineRecord[] {
+    const rows = this
+      .stmt(
+        `UPDATE ack_deadlines SET acked_at = ?, ack_id = ?, ack_kid = ?, late_by_ms = MAX(0, ? - deadline)
+         WHERE thread_id = ? AND acked_at IS NULL RETURNING *`,
+      )
+      .all(ack.ackedAt, ack.id, ack.kid, ack.ackedAt, threadId) as AckDeadlineRow[];
+    return rows.map(toAckDeadline).sort((a, b) => a.envRowid - b.envRowid);
+  }
+
+  /** Cancels every escalation step of the thread that has not fired yet; returns the steps cancelled. */
+  cancelThreadSteps(threadId: string, now: number): EscalationStepKey[] {
+    const rows = this
+      .stmt(
+        `UPDATE escalation_steps SET cancelled_at = ? WHERE thread_id = ? AND fired_at IS NULL AND cancelled_at IS NULL
+         RETURNING env_rowid, step`,
+      )
+      .all(now, threadId) as { env_rowid: number; step: number }[];
+    return rows.map((r) => ({ envRowid: r.env_rowid, step: r.step }));
+  }
+
+  /** Open (unfired, uncancelled) steps after `after` in (due, envRowid, step) order; from the start when `after` is null. */
+  openEscalationSteps(after: DueEscalationStep | null, limit: number): DueEscalationStep[] {
+    const rows = (
+      after === null
+        ? this
+            .stmt(
+              `SELECT env_rowid, step, action, due_at FROM escalation_steps WHERE fired_at IS NULL AND cancelled_at IS NULL
+               ORDER BY due_at, env_rowid, step LIMIT ?`,
+            )
+            .all(limit)
+        : this
+            .stmt(
+              `SELECT env_rowid, step, action, due_at FROM escalation_steps WHERE fired_at IS NULL AND cancelled_at IS NULL
+               AND (due_at, env_rowid, step) > (?, ?, ?) ORDER BY due_at, env_rowid, step LIMIT ?`,
+            )
+            .all(after.due, after.envRowid, after.step, limit)
+    ) as StepRow[];
+    return rows.map((r) => ({ envRowid: r.env_rowid, step: r.step, action: r.action, due: r.due_at }));
+  }
+
+  isEscalationStepOpen(key: EscalationStepKey): boolean {
+    return (
+      this.stmt('SELECT 1 FROM escalation_steps WHERE env_rowid = ? AND step = ? AND fired_at IS NULL AND cancelled_at IS NULL').get(key.envRowid, key.step) !==
+      undefined
+    );
+  }
+
+  /** Marks an open step fired with its audit event; false when it had already fired or been cancelled. */
+  markEscalationStepFired(key: EscalationStepKey, firedAt: number, auditSeq: number): boolean {
+    return (
+      this
+        .stmt('UPDATE escalation_steps SET fired_at = ?, audit_seq = ? WHERE env_rowid = ? AND step = ? AND fired_at IS NULL AND cancelled_at IS NULL')
+        .run(firedAt, auditSeq, key.envRowid, key.step).changes === 1
+    );
+  }
+
+  /** First time a deadline is found overdue; later calls keep the first time. */
+  markOverdue(envRowid: number, at: number): void {
+    this.stmt('UPDATE ack_deadlines SET overdue_at = COALESCE(overdue_at, ?) WHERE env_rowid = ?').run(at, envRowid);
+  }
+
+  /** Every escalation step of one notice or raise, by envelope id, in policy order. */
+  escalationStepsOf(id: string): EscalationStepRecord[] {
+    const rows = this
+      .stmt(
+        `SELECT s.env_rowid, s.step, s.action, s.due_at, s.fired_at, s.cancelled_at, s.audit_seq FROM escalation_steps s
+         JOIN ack_deadlines d ON d.env_rowid = s.env_rowid WHERE d.id = ? ORDER BY s.step`,
+      )
+      .all(id) as (StepRow & { fired_at: number | null; cancelled_at: number | null; audit_seq: number | null })[];
+    return rows.map((r) => ({
+      envRowid: r.env_rowid,
+      step: r.step,
+      action: r.action,
+      due: r.due_at,
+      firedAt: r.fired_at,
+      cancelledAt: r.cancelled_at,
+      auditSeq: r.audit_seq,
+    }));
+  }
+
+  // ---- event outbox (relay events per device, kept until written to an open socket) ----
+
+  addOutboxEvent(kid: string, auditSeq: number, frameJson: string, now: number): number {
+    const result = this.stmt('INSERT INTO event_outbox (kid, audit_seq, frame_json, created_at) VALUES (?, ?, ?, ?)').run(kid, auditSeq, frameJson, now);
+    return Number(result.lastInsertRowid);
+  }
+
+  /** Events not yet written to any socket of `kid`, after `afterSeq`, oldest first. */
+  pendingOutbox(kid: string, afterSeq: number, limit: number): OutboxEntry[] {
+    const rows = this
+      .stmt('SELECT seq, kid, frame_json FROM event_outbox WHERE kid = ? AND sent_at IS NULL AND seq > ? ORDER BY seq LIMIT ?')
+      .all(kid, afterSeq, limit) as { seq: number; kid: string; frame_json: string }[];
+    return rows.map((r) => ({ seq: r.seq, kid: r.kid, frameJson: r.frame_json }));
+  }
+
+  markOutboxSent(seqs: readonly number[], now: number): void {
+    const mark = this.stmt('UPDATE event_outbox SET sent_at = ? WHERE seq = ? AND sent_at IS NULL');
+    for (const seq of seqs) mark.run(now, seq);
   }
 
   // ---- audit ----

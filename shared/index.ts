@@ -3,6 +3,7 @@ export * from './errors.ts';
 export * from './crypto.ts';
 export * from './canonical.ts';
 export * from './levels.ts';
+export * from './escalation.ts';
 export * from './schemas.ts';
 export * from './identity.ts';
 export * from './prekey.ts';

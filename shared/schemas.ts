@@ -1,6 +1,7 @@
 // Zod schemas for everything that crosses a boundary: envelopes, receipts, audit records, and every wire message.
 import { z } from 'zod';
 import { errorCodeList, type ErrorCode } from './errors.ts';
+import { escalationActions, escalationPercentRange, escalationPolicyProblem } from './escalation.ts';
 import { levels } from './levels.ts';
 
 const b64u = (bytes: number) => {
@@ -230,6 +231,37 @@ export const relayEventMessageSchema = z.strictObject({
   }),
 });
 
+/** What a device is told when an escalation step of a deadline fires (the `data` of an `overdue` or `escalation` event). */
+export const escalationEventDataSchema = z.strictObject({
+  /** The notice or raise whose deadline was missed. */
+  id: uuidSchema,
+  /** The thread's original notice (equal to `id` for a notice). */
+  thread: uuidSchema,
+  channel: channelIdSchema,
+  level: levelSchema,
+  action: z.enum(escalationActions),
+  /** Index of the step in the channel's policy (0 is overdue). */
+  step: z.number().int().min(0),
+  fromState: stateCodeSchema,
+  toState: stateCodeSchema,
+  acceptedAt: timestampSchema,
+  /** The acknowledgement deadline that was missed. */
+  deadline: timestampSchema,
+  /** When this step was due; the event's `at` is when it fired. */
+  due: timestampSchema,
+  drill: drillMarkSchema.nullable(),
+});
+export type EscalationEventData = z.infer<typeof escalationEventDataSchema>;
+
+/** The `event` of a relay event message whose kind is `overdue` (first step) or `escalation` (later steps). */
+export const escalationEventSchema = z.strictObject({
+  kind: z.enum(['overdue', 'escalation']),
+  auditSeq: z.number().int().min(1),
+  at: timestampSchema,
+  data: escalationEventDataSchema,
+});
+export type EscalationEvent = z.infer<typeof escalationEventSchema>;
+
 export const relayMessageSchema = z.discriminatedUnion('type', [
   challengeMessageSchema,
   welcomeMessageSchema,
@@ -251,10 +283,25 @@ export const inviteRequestSchema = z.strictObject({
   name: nameSchema.nullable().default(null),
   ttlMs: z.number().int().min(1000).max(30 * 24 * 3600 * 1000).default(24 * 3600 * 1000),
 });
+export const escalationStepSchema = z.strictObject({
+  action: z.enum(escalationActions),
+  /** Percent of the deadline's duration after acceptance: 100 is the deadline itself, 125 a quarter of it later. */
+  atPercent: z.number().int().min(escalationPercentRange.min).max(escalationPercentRange.max),
+});
+export const escalationPolicySchema = z
+  .array(escalationStepSchema)
+  .min(1)
+  .max(escalationActions.length)
+  .superRefine((policy, ctx) => {
+    const problem = escalationPolicyProblem(policy);
+    if (problem !== null) ctx.addIssue({ code: 'custom', message: problem });
+  });
 export const channelOpenRequestSchema = z.strictObject({
   a: stateCodeSchema,
   b: stateCodeSchema,
   deadlines: z.partialRecord(levelSchema, z.number().int().min(100).max(30 * 24 * 3600 * 1000)).default({}),
+  /** The channel's escalation policy; absent means defaultEscalationPolicy (overdue 100, page-alternates 125, notify-sender 150). */
+  escalation: escalationPolicySchema.optional(),
 });
 export const revokeRequestSchema = z.strictObject({ kid: keyIdSchema, reason: z.string().max(200).nullable().default(null) });
 export const joinRequestSchema = z.strictObject({

@@ -35,7 +35,7 @@ export class RawPeer {
   ) {}
 
   /** Invites (as admin) and joins a new identity under `state`. */
-  static async enrol(relay: RunningRelay, state: string, role: Role = 'poc', name = `${state} ${role}`): Promise<RawPeer> {
+  static async enrol(relay: Pick<RunningRelay, 'httpUrl' | 'adminToken'>, state: string, role: Role = 'poc', name = `${state} ${role}`): Promise<RawPeer> {
     const identity = createIdentity();
     const prekey = createPrekey(identity, Date.now());
     const { invite } = await adminCall<{ invite: string }>(relay, 'POST', '/invites', { state, role });
