@@ -31,10 +31,17 @@ function isZodError(e: unknown): e is ZodError {
   return typeof e === 'object' && e !== null && 'issues' in e && Array.isArray((e as { issues: unknown }).issues);
 }
 
+function isClientHttpError(e: unknown): boolean {
+  if (typeof e !== 'object' || e === null) return false;
+  const status = (e as { status?: unknown }).status;
+  return typeof status === 'number' && status >= 400 && status < 500 && (e as { expose?: unknown }).expose === true;
+}
+
 export function createHttpApp(deps: HttpDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
-  app.use(express.json({ limit: '64kb' }));
+  // Bodies are parsed per route, after the token check on admin routes: no parsing for the unauthenticated.
+  const json = express.json({ limit: '64kb' });
 
   app.get('/healthz', (_req, res) => {
     res.json({ ok: true, ...deps.health() });
@@ -44,7 +51,7 @@ export function createHttpApp(deps: HttpDeps): express.Express {
     res.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
   });
 
-  app.post('/v1/join', (req, res) => {
+  app.post('/v1/join', json, (req, res) => {
     res.status(201).json(deps.admin.join(req.body));
   });
 
@@ -53,6 +60,7 @@ export function createHttpApp(deps: HttpDeps): express.Express {
     if (!tokenMatches(bearer(req), deps.adminToken)) throw new HotlineError('UNAUTHORIZED', 'admin token missing or wrong');
     next();
   });
+  admin.use(json);
   admin.post('/invites', (req, res) => {
     res.status(201).json(deps.admin.invite(req.body));
   });
@@ -79,6 +87,9 @@ export function createHttpApp(deps: HttpDeps): express.Express {
       error = new HotlineError('BAD_FRAME', 'request body is not valid JSON');
     } else if (typeof cause === 'object' && cause !== null && 'type' in cause && (cause as { type: unknown }).type === 'entity.too.large') {
       error = new HotlineError('FRAME_TOO_LARGE', 'request body is too large');
+    } else if (isClientHttpError(cause)) {
+      // body-parser's own refusals (unsupported charset or encoding, …): the client's fault, not ours.
+      error = new HotlineError('BAD_FRAME', 'request body cannot be read: send UTF-8 JSON without a content encoding');
     } else {
       error = toHotlineError(cause);
     }

@@ -3,6 +3,7 @@ import type { WebSocket } from 'ws';
 import {
   clientMessageSchema,
   HotlineError,
+  ridSchema,
   randomBytes,
   toB64u,
   toHotlineError,
@@ -82,7 +83,8 @@ export class Session implements DeliverySink {
   fail(code: ErrorCode, message?: string, rid: string | null = null): void {
     this.ctx.metrics.rejected.inc({ code });
     const error = new HotlineError(code, message);
-    this.send({ type: 'error', rid, code, message: error.message });
+    // Messages are bounded and never echo much of what the sender wrote.
+    this.send({ type: 'error', rid, code, message: error.message.slice(0, 500) });
     const close = this.ctx.closeCodeOf(code);
     if (close !== null) this.close(close, code);
   }
@@ -103,8 +105,8 @@ export class Session implements DeliverySink {
 
   onFrame(data: Buffer, isBinary: boolean): void {
     if (this.closed) return;
-    if (data.length > this.ctx.config.limits.maxFrameBytes) return this.fail('FRAME_TOO_LARGE', `frame of ${data.length} bytes exceeds ${this.ctx.config.limits.maxFrameBytes}`);
     if (!this.bucket.take(Date.now())) return this.fail('RATE_LIMITED');
+    if (data.length > this.ctx.config.limits.maxFrameBytes) return this.fail('FRAME_TOO_LARGE', `frame of ${data.length} bytes exceeds ${this.ctx.config.limits.maxFrameBytes}`);
     let raw: unknown;
     try {
       if (isBinary) throw new Error('binary frame');
@@ -112,11 +114,13 @@ export class Session implements DeliverySink {
     } catch {
       return this.fail('BAD_FRAME');
     }
-    const rid = typeof raw === 'object' && raw !== null && 'rid' in raw && typeof raw.rid === 'string' && raw.rid.length <= 64 ? raw.rid : null;
+    const rid = typeof raw === 'object' && raw !== null && 'rid' in raw && ridSchema.safeParse(raw.rid).success ? (raw.rid as string) : null;
     const parsed = clientMessageSchema.safeParse(raw);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
-      return this.fail('BAD_SCHEMA', issue ? `${issue.path.join('.') || 'message'}: ${issue.message}` : undefined, rid);
+      const where = issue?.path.join('.') || 'message';
+      const what = issue?.code === 'unrecognized_keys' ? `${issue.keys.length} unknown field(s)` : (issue?.message ?? 'invalid');
+      return this.fail('BAD_SCHEMA', `${where.slice(0, 100)}: ${what.slice(0, 200)}`, rid);
     }
     try {
       this.handle(parsed.data);

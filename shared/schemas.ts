@@ -125,7 +125,7 @@ export const auditCheckpointSchema = z.strictObject({
 });
 export type AuditCheckpoint = z.infer<typeof auditCheckpointSchema>;
 
-const ridSchema = z.string().min(1).max(64);
+export const ridSchema = z.string().min(1).max(64);
 
 // ---- client → relay ----
 

@@ -1259,7 +1259,7 @@ describe('relay under hostile input', () => {
 
   // ---- relay bugs the fuzzing found: each fails today; when it passes, drop `.fails` ----
 
-  it.fails('answers a frame whose rid is the empty string with rid null, as its own error schema requires', async () => {
+  it('answers a frame whose rid is the empty string with rid null, as its own error schema requires', async () => {
     const sock = await FuzzSocket.open(relay.url);
     try {
       const reply = await sock.request(JSON.stringify({ type: 'ping', rid: '' }));
@@ -1270,7 +1270,7 @@ describe('relay under hostile input', () => {
     }
   });
 
-  it.fails('keeps an error message within the 1000 characters its own schema allows when a frame has a long unknown key', async () => {
+  it('keeps an error message within the 1000 characters its own schema allows when a frame has a long unknown key', async () => {
     const sock = await FuzzSocket.open(relay.url);
     try {
       const reply = await sock.request(JSON.stringify({ type: 'ping', rid: 'long-key', ['k'.repeat(2000)]: 1 }));
@@ -1282,7 +1282,7 @@ describe('relay under hostile input', () => {
     }
   });
 
-  it.fails('answers a join body in an unsupported charset or content encoding with a client error code, not INTERNAL (500)', async () => {
+  it('answers a join body in an unsupported charset or content encoding with a client error code, not INTERNAL (500)', async () => {
     const attempts: Record<string, string>[] = [{ 'content-type': 'application/json; charset=latin2' }, { 'content-type': 'application/json', 'content-encoding': 'bogus' }];
     for (const headers of attempts) {
       const res = await fetch(`${relay.httpUrl}/v1/join`, { method: 'POST', headers, body: '{}' });
