@@ -3,7 +3,9 @@ import { EventEmitter } from 'node:events';
 import { join } from 'node:path';
 import {
   buildEnvelope,
+  checkEventDataSchema,
   fingerprint,
+  signStatement,
   HotlineError,
   levelRank,
   openEnvelope,
@@ -30,6 +32,7 @@ type Deliver = Extract<RelayMessage, { type: 'deliver' }>;
 type Accepted = Extract<RelayMessage, { type: 'accepted' }>;
 type Keys = Extract<RelayMessage, { type: 'keys' }>;
 type RelayEventMessage = Extract<RelayMessage, { type: 'event' }>;
+export type DrillStatus = Extract<RelayMessage, { type: 'drill.status' }>;
 
 export interface AckInfo {
   readonly id: string;
@@ -81,6 +84,8 @@ export interface SendInput {
   readonly drill?: DrillMark | null;
   readonly kind?: EnvelopeHeader['kind'];
   readonly refs?: readonly string[];
+  /** Drill directors only: the party this drill envelope is sent as (the director plays the counterpart). */
+  readonly asState?: string;
 }
 
 export interface SendResult {
@@ -256,8 +261,7 @@ export class HotlineClient extends EventEmitter<HotlineClientEvents> {
 
   // ---- sending ----
 
-  private channelTo(toState: string): ChannelInfo {
-    const own = this.options.profile.state;
+  private channelTo(toState: string, own: string | null = this.options.profile.state): ChannelInfo {
     const channel = this.channels.find((c) => c.states.includes(toState) && own !== null && c.states.includes(own));
     if (!channel) {
       const known = this.channels.flatMap((c) => c.states).filter((s) => s !== own);
@@ -271,16 +275,20 @@ export class HotlineClient extends EventEmitter<HotlineClientEvents> {
 
   /** Signs, encrypts and sends an envelope to every relay; resolves once at least one has durably accepted it. */
   async send(input: SendInput): Promise<SendResult> {
-    const own = this.options.profile.state;
+    const director = this.options.profile.role === 'director';
+    if (input.asState !== undefined && !director) throw new HotlineError('FORBIDDEN', 'only a drill director sends as another state');
+    if (director && (input.asState === undefined || !input.drill)) throw new HotlineError('WRONG_ROLE', 'a drill director sends drill injects only, as a participant state');
+    const own = input.asState ?? this.options.profile.state;
     if (!own) throw new HotlineError('NO_IDENTITY', 'this identity has not joined a relay yet: run `hotline join INVITE`');
     if (this.ready().length === 0) throw new HotlineError('RELAY_UNREACHABLE', 'not connected to any relay');
     const kind = input.kind ?? 'notice';
     if ((kind === 'notice' || kind === 'reply' || kind === 'raise') && input.text.trim().length === 0) {
       throw new HotlineError('BAD_INPUT', 'the notice text is empty: write what happened');
     }
-    const channel = this.channelTo(input.toState);
+    const channel = this.channelTo(input.toState, own);
     const entries = await this.directory(channel.states as unknown as string[]);
-    const recipients = this.recipientsFrom(entries, channel.states as unknown as string[]);
+    // A director's inject goes to the participant state it targets only: the state it plays does not receive it.
+    const recipients = this.recipientsFrom(entries, director ? [input.toState] : (channel.states as unknown as string[]));
     const toSide = recipients.filter((r) => r.state === input.toState);
     if ((kind === 'notice' || kind === 'raise' || kind === 'reply') && toSide.length === 0) {
       throw new HotlineError('UNKNOWN_STATE', `${input.toState} has no active PoC with a published key on this relay yet`);
@@ -539,7 +547,53 @@ export class HotlineClient extends EventEmitter<HotlineClientEvents> {
     this.confirmQueue.clear();
   }
 
+  private readonly seenEvents = new Set<string>();
+
   private onRelayEvent(conn: RelayConnection, msg: RelayEventMessage): void {
+    // Relay events come at least once (again after a reconnect): show each once per relay.
+    const key = `${conn.relayKid ?? conn.url}:${msg.event.auditSeq}`;
+    if (this.seenEvents.has(key)) return;
+    this.seenEvents.add(key);
+    if (msg.event.kind === 'check') {
+      const data = checkEventDataSchema.safeParse(msg.event.data);
+      if (data.success && conn.relayKid) {
+        // The device's automatic "received": the person still answers with `hotline ack CHECKID`.
+        const sig = signStatement(this.identity, 'hotline-check-receipt-v1', { checkId: data.data.checkId, kid: this.identity.kid, relay: conn.relayKid });
+        conn.post({ type: 'check.receipt', checkId: data.data.checkId, sig });
+      }
+    }
     this.emit('relayEvent', { ...msg.event, relay: conn.url });
+  }
+
+  /** A person's answer to a communication check, to every relay. */
+  async ackCheck(checkId: string): Promise<number> {
+    const ready = this.ready();
+    if (ready.length === 0) throw new HotlineError('RELAY_UNREACHABLE', 'not connected to any relay');
+    const results = await Promise.allSettled(
+      ready.map((c) =>
+        c.request({ type: 'check.ack', checkId, sig: signStatement(this.identity, 'hotline-check-ack-v1', { checkId, kid: this.identity.kid, relay: c.relayKid ?? '' }) }),
+      ),
+    );
+    const ok = results.filter((r) => r.status === 'fulfilled').length;
+    if (ok === 0) throw toHotlineError((results[0] as PromiseRejectedResult).reason);
+    return ok;
+  }
+
+  /** Drill directors: registers a drill on every relay. */
+  async startDrill(input: { drillId: string; name: string; channel: string; timeScale: number; deadlines: Partial<Record<Level, number>> }): Promise<void> {
+    const conn = this.ready()[0];
+    if (!conn) throw new HotlineError('RELAY_UNREACHABLE', 'not connected to any relay');
+    await Promise.all(this.ready().map((c) => c.request({ type: 'drill.start', ...input })));
+  }
+
+  async endDrill(drillId: string): Promise<void> {
+    await Promise.allSettled(this.ready().map((c) => c.request({ type: 'drill.end', drillId })));
+  }
+
+  /** The relay's timing records and messages of a drill (from the first relay that answers). */
+  async drillStatus(drillId: string): Promise<DrillStatus> {
+    const conn = this.ready()[0];
+    if (!conn) throw new HotlineError('RELAY_UNREACHABLE', 'not connected to any relay');
+    return conn.request<DrillStatus>({ type: 'drill.status', drillId });
   }
 }

@@ -11,6 +11,7 @@ import {
 } from '../shared/index.ts';
 import { checkThreadRules, noDeadlineChanges, recordThreadAck, startAckDeadline, type DeadlineChanges } from './ack-deadlines.ts';
 import type { AuditLog } from './audit-log.ts';
+import { drillDeadlineOverride } from './drills.ts';
 import type { Clock } from './clock.ts';
 import type { MemberRecord, RelayStore } from './store.ts';
 
@@ -50,8 +51,12 @@ export function validateEnvelope(store: RelayStore, sender: MemberRecord, envelo
   if (sender.role === 'reviewer') throw new HotlineError('WRONG_ROLE', 'reviewers cannot send envelopes');
   const channel = store.getChannel(h.channel);
   if (!channel) throw new HotlineError('UNKNOWN_CHANNEL', `no channel ${h.channel} on this relay`);
-  if (!channel.states.includes(sender.state)) throw new HotlineError('NOT_CHANNEL_MEMBER', `${sender.state} is not a party to ${h.channel}`);
-  if (h.fromState !== sender.state) throw new HotlineError('WRONG_STATE', `sender belongs to ${sender.state}, envelope claims ${h.fromState}`);
+  if (sender.role === 'director') {
+    checkDirectorEnvelope(store, sender, h);
+  } else {
+    if (!channel.states.includes(sender.state)) throw new HotlineError('NOT_CHANNEL_MEMBER', `${sender.state} is not a party to ${h.channel}`);
+    if (h.fromState !== sender.state) throw new HotlineError('WRONG_STATE', `sender belongs to ${sender.state}, envelope claims ${h.fromState}`);
+  }
   if (crossStateKinds.has(h.kind) && h.toState === h.fromState) {
     throw new HotlineError('BAD_ENVELOPE', `a ${h.kind} must be addressed to the other state`);
   }
@@ -64,6 +69,22 @@ export function validateEnvelope(store: RelayStore, sender: MemberRecord, envelo
   }
   return { envelope, digest, channel };
 }
+
+/**
+ * A drill director plays the counterpart state, as an exercise control cell does: it may send notices, replies and
+ * raises as either party of the drill's channel, but only drill-marked ones, for a drill it registered and has not ended.
+ */
+function checkDirectorEnvelope(store: RelayStore, director: MemberRecord, h: Envelope['header']): void {
+  if (h.drill === null) throw new HotlineError('WRONG_ROLE', 'a drill director sends drill-marked envelopes only');
+  if (!directorKinds.has(h.kind)) throw new HotlineError('WRONG_ROLE', `a drill director does not send a ${h.kind}`);
+  const drill = store.getDrill(h.drill.drillId);
+  if (!drill) throw new HotlineError('UNKNOWN_ID', `drill ${h.drill.drillId} is not registered: start it first`);
+  if (drill.director !== director.kid) throw new HotlineError('FORBIDDEN', 'this drill belongs to another director');
+  if (drill.endedAt !== null) throw new HotlineError('FORBIDDEN', `drill ${drill.drillId} has ended`);
+  if (drill.channel !== h.channel) throw new HotlineError('NOT_CHANNEL_MEMBER', `drill ${drill.drillId} runs on ${drill.channel}, not ${h.channel}`);
+}
+
+const directorKinds = new Set(['notice', 'reply', 'raise']);
 
 export interface AcceptContext {
   readonly store: RelayStore;
@@ -108,7 +129,10 @@ export function commitEnvelope(ctx: AcceptContext, v: ValidatedEnvelope): Accept
     }
   }
   const acceptedAt = ctx.clock.now();
-  const ackDeadline = deadlineKinds.has(h.kind) && h.level !== null ? acceptedAt + (v.channel.deadlines[h.level] ?? 0) : null;
+  const ackDeadline =
+    deadlineKinds.has(h.kind) && h.level !== null
+      ? acceptedAt + (drillDeadlineOverride(store, h.drill?.drillId ?? null, h.channel, h.level) ?? v.channel.deadlines[h.level] ?? 0)
+      : null;
   const event = ctx.audit.append(
     `envelope.${h.kind}`,
     {

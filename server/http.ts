@@ -4,11 +4,13 @@ import { timingSafeEqual } from 'node:crypto';
 import { errorCodes, HotlineError, toHotlineError } from '../shared/index.ts';
 import type { ZodError } from 'zod';
 import type { Admin } from './admin.ts';
+import type { CommunicationChecks } from './checks.ts';
 import type { Logger } from './logger.ts';
 import type { RelayMetrics } from './metrics.ts';
 
 export interface HttpDeps {
   readonly admin: Admin;
+  readonly checks: CommunicationChecks;
   readonly adminToken: string;
   readonly metrics: RelayMetrics;
   readonly logger: Logger;
@@ -72,6 +74,12 @@ export function createHttpApp(deps: HttpDeps): express.Express {
   });
   admin.get('/roster', (_req, res) => {
     res.json(deps.admin.roster());
+  });
+  admin.post('/checks', async (req, res) => {
+    res.status(201).json(await deps.checks.start(req.body ?? {}, 'admin'));
+  });
+  admin.get('/checks/:checkId', (req, res) => {
+    res.json(deps.checks.status(req.params.checkId));
   });
   app.use('/v1/admin', admin);
 

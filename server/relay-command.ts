@@ -1,7 +1,7 @@
 // `hotline relay`: parses flags, starts the relay, prints `listening on ws://H:P`, stops gracefully on SIGTERM/SIGINT.
 import { Command, InvalidArgumentError } from 'commander';
 import { join, resolve } from 'node:path';
-import { toHotlineError } from '../shared/index.ts';
+import { parseDuration, toHotlineError } from '../shared/index.ts';
 import { startRelay } from './relay.ts';
 
 function port(value: string): number {
@@ -16,6 +16,8 @@ const program = new Command('hotline relay')
   .option('--port <port>', 'port to listen on (0 picks a free one)', port, 7300)
   .option('--data <dir>', 'data directory (SQLite store, relay key, admin token); default $HOTLINE_DATA or ./.hotline-relay')
   .option('--json', 'print the ready line as JSON {url, relay, dataDir}')
+  .option('--check-every <duration>', 'run a communication check of every PoC on this schedule, e.g. 24h')
+  .option('--check-within <duration>', 'how long PoCs have to answer a scheduled check (default: 10m, or the interval if shorter)')
   .addHelpText(
     'after',
     '\nFirst start creates the relay identity and an admin token (printed once, kept in DIR/admin.token, mode 0600).\nStop with Ctrl-C or SIGTERM: queued commits finish, sockets close with code 1001.',
@@ -24,8 +26,19 @@ const program = new Command('hotline relay')
 program.parse(process.argv.slice(3), { from: 'user' });
 // Everything the relay writes (database, WAL, keys) is for this user only.
 process.umask(0o077);
-const opts = program.opts<{ host: string; port: number; data?: string; json?: boolean }>();
+const opts = program.opts<{ host: string; port: number; data?: string; json?: boolean; checkEvery?: string; checkWithin?: string }>();
 const dataDir = resolve(opts.data ?? process.env.HOTLINE_DATA ?? './.hotline-relay');
+
+let checkSchedule: { everyMs: number; withinMs: number } | null = null;
+try {
+  if (opts.checkEvery) {
+    const everyMs = parseDuration(opts.checkEvery);
+    checkSchedule = { everyMs, withinMs: opts.checkWithin ? parseDuration(opts.checkWithin) : Math.min(everyMs, 10 * 60_000) };
+  }
+} catch (cause) {
+  console.error(`hotline relay: ${toHotlineError(cause).message}`);
+  process.exit(1);
+}
 
 try {
   const relay = await startRelay({ config: { host: opts.host, port: opts.port, dataDir }, defaultMetrics: true });
@@ -37,6 +50,16 @@ try {
       console.log(`admin token (shown once; also in ${join(dataDir, 'admin.token')}): ${relay.adminToken}`);
     }
     console.log(`listening on ${relay.url}`);
+  }
+  if (checkSchedule) {
+    const { everyMs, withinMs } = checkSchedule;
+    const timer = setInterval(() => {
+      relay.context.checks.start({ state: null, withinMs }, 'schedule').then(
+        (c) => console.error(`scheduled communication check ${c.checkId}: ${c.targets.length} PoCs asked, answers due ${new Date(c.deadline).toISOString()}`),
+        (err: unknown) => console.error(`scheduled communication check not started: ${toHotlineError(err).message}`),
+      );
+    }, everyMs);
+    timer.unref();
   }
   let stopping = false;
   const stop = (signal: string) => {

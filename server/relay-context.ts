@@ -8,7 +8,9 @@ import type { GroupCommit } from './group-commit.ts';
 import type { Logger } from './logger.ts';
 import type { RelayMetrics } from './metrics.ts';
 import type { Session } from './session.ts';
-import type { RelayStore } from './store.ts';
+import type { DrillRecord, RelayStore } from './store.ts';
+import type { CommunicationChecks } from './checks.ts';
+import type { Drills } from './drills.ts';
 
 export interface RelayContext {
   readonly config: RelayConfig;
@@ -20,6 +22,10 @@ export interface RelayContext {
   readonly metrics: RelayMetrics;
   readonly logger: Logger;
   readonly acceptContext: AcceptContext;
+  readonly drills: Drills;
+  readonly checks: CommunicationChecks;
+  /** Timing records and drill messages for a drill's status and report. */
+  drillStatus(drill: DrillRecord): { records: Record<string, unknown>[]; messages: Record<string, unknown>[] };
   closeCodeOf(code: ErrorCode): number | null;
   onSessionStart(session: Session): void;
   onSessionEnd(session: Session): void;

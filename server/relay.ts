@@ -10,6 +10,8 @@ import { AuditLog } from './audit-log.ts';
 import { systemClock, type Clock } from './clock.ts';
 import { relayConfig, type RelayConfig } from './config.ts';
 import { DeadlineScheduler } from './deadline-scheduler.ts';
+import { CommunicationChecks } from './checks.ts';
+import { Drills, drillStatus } from './drills.ts';
 import { DeliveryHub } from './delivery.ts';
 import { fireEscalationSteps } from './escalation.ts';
 import { EventOutbox } from './event-outbox.ts';
@@ -68,6 +70,8 @@ export async function startRelay(options: RelayOptions = {}): Promise<RunningRel
   const sessionsByKid = new Map<string, Set<Session>>();
   let shuttingDown = false;
   const outbox = new EventOutbox(store, commits, clock, logger, (kid) => sessionsByKid.get(kid) ?? []);
+  const drills = new Drills(store, audit, commits, clock);
+  const checks = new CommunicationChecks(store, audit, commits, clock, outbox, files.identity.kid, logger);
   const firing = { store, audit, commits, clock, metrics, outbox, logger };
   const deadlines = new DeadlineScheduler(
     {
@@ -89,6 +93,9 @@ export async function startRelay(options: RelayOptions = {}): Promise<RunningRel
     metrics,
     logger,
     acceptContext: { store, audit, relay: files.identity, clock, pendingCap: config.limits.pendingCap },
+    drills,
+    checks,
+    drillStatus: (drill) => drillStatus(store, drill),
     closeCodeOf: (code: ErrorCode) => errorCodes[code].close,
     onSessionStart: (session) => {
       let set = sessionsByKid.get(session.kid);
@@ -126,6 +133,7 @@ export async function startRelay(options: RelayOptions = {}): Promise<RunningRel
   });
   const app = createHttpApp({
     admin,
+    checks,
     adminToken: files.adminToken,
     metrics,
     logger,
@@ -162,6 +170,7 @@ export async function startRelay(options: RelayOptions = {}): Promise<RunningRel
   for (const t of timers) t.unref();
   // Deadlines recovered from the store: those already due fire at once, in due order; the rest on time.
   deadlines.start();
+  checks.finishDue();
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -179,6 +188,7 @@ export async function startRelay(options: RelayOptions = {}): Promise<RunningRel
     closing ??= (async () => {
       shuttingDown = true;
       deadlines.stop();
+      checks.stop();
       for (const t of timers) clearInterval(t);
       commits.flush();
       // Let the committed writes' replies (receipts) reach their senders before the sockets close.

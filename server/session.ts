@@ -172,18 +172,54 @@ export class Session implements DeliverySink {
         this.send({ type: 'ok', rid: msg.rid });
         return;
       }
+      case 'drill.start':
+        this.reply(msg.rid, this.ctx.drills.start(member, msg).then(() => ({ type: 'ok', rid: msg.rid }) as const));
+        return;
+      case 'drill.end':
+        this.reply(msg.rid, this.ctx.drills.end(member, msg.drillId).then(() => ({ type: 'ok', rid: msg.rid }) as const));
+        return;
+      case 'drill.status': {
+        const drill = this.ctx.drills.ownDrill(member, msg.drillId);
+        const status = this.ctx.drillStatus(drill);
+        this.send({ type: 'drill.status', rid: msg.rid, drill, ...status, serverTime: this.ctx.clock.now() });
+        return;
+      }
+      case 'check.receipt':
+        this.ctx.checks.answer(member, msg.checkId, 'receipt', msg.sig).catch((cause: unknown) => {
+          const e = toHotlineError(cause);
+          this.fail(e.code, e.message);
+        });
+        return;
+      case 'check.ack':
+        this.reply(msg.rid, this.ctx.checks.answer(member, msg.checkId, 'ack', msg.sig).then(() => ({ type: 'ok', rid: msg.rid }) as const));
+        return;
       case 'keys.get': {
-        const mine = this.ctx.store.channelsOf(member.state).flatMap((c) => c.states);
+        // A drill director plays either party of any channel, so it may look up every state's PoCs.
+        const mine = member.role === 'director' ? this.ctx.store.listStates() : this.ctx.store.channelsOf(member.state).flatMap((c) => c.states);
         const allowed = new Set([member.state, ...mine]);
         const wanted = msg.states.length ? msg.states : [...allowed];
         for (const s of wanted) {
           if (!allowed.has(s)) throw new HotlineError('NOT_CHANNEL_MEMBER', `no channel between ${member.state} and ${s}`);
         }
         const entries = this.ctx.store.directory(wanted, this.ctx.clock.now()).filter((e) => e.role !== 'reviewer');
+        // Directors are listed to everyone so that a drill inject shows who really sent it.
+        for (const d of this.ctx.store.directors(this.ctx.clock.now())) if (!entries.some((e) => e.kid === d.kid)) entries.push(d);
         this.send({ type: 'keys', rid: msg.rid, entries });
         return;
       }
     }
+  }
+
+  /** Sends what `work` resolves to, or the error it fails with, under `rid`. */
+  private reply(rid: string, work: Promise<RelayMessage>): void {
+    work.then(
+      (message) => this.send(message),
+      (cause: unknown) => {
+        const e = toHotlineError(cause);
+        if (e.code === 'INTERNAL') this.ctx.logger.error({ err: cause, kid: this.kid }, 'request failed');
+        this.fail(e.code, e.message, rid);
+      },
+    );
   }
 
   private authenticate(kid: string, sig: string): void {
@@ -205,7 +241,7 @@ export class Session implements DeliverySink {
       role: member.role,
       name: member.name,
       serverTime: this.ctx.clock.now(),
-      channels: this.ctx.store.channelsOf(member.state),
+      channels: member.role === 'director' ? this.ctx.store.listChannels() : this.ctx.store.channelsOf(member.state),
       pending: this.ctx.store.pendingCount(kid),
     });
     this.ctx.onSessionStart(this);

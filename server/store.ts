@@ -49,6 +49,7 @@ CREATE TABLE IF NOT EXISTS envelopes (
 );
 CREATE INDEX IF NOT EXISTS envelopes_channel_accepted ON envelopes(channel, accepted_at);
 CREATE INDEX IF NOT EXISTS envelopes_kind_accepted ON envelopes(kind, accepted_at);
+CREATE INDEX IF NOT EXISTS envelopes_drill ON envelopes(drill_id) WHERE drill_id IS NOT NULL;
 CREATE TABLE IF NOT EXISTS envelope_refs (ref_id TEXT NOT NULL, env_rowid INTEGER NOT NULL, PRIMARY KEY (ref_id, env_rowid));
 CREATE TABLE IF NOT EXISTS sender_seq (kid TEXT PRIMARY KEY, last_seq INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS deliveries (
@@ -72,6 +73,18 @@ CREATE TABLE IF NOT EXISTS escalation_steps (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS escalation_steps_open ON escalation_steps(due_at, env_rowid, step) WHERE fired_at IS NULL AND cancelled_at IS NULL;
 CREATE INDEX IF NOT EXISTS escalation_steps_thread_open ON escalation_steps(thread_id) WHERE fired_at IS NULL AND cancelled_at IS NULL;
+CREATE TABLE IF NOT EXISTS drills (
+  drill_id TEXT PRIMARY KEY, name TEXT NOT NULL, director_kid TEXT NOT NULL, channel TEXT NOT NULL,
+  deadlines_json TEXT NOT NULL, time_scale REAL NOT NULL, started_at INTEGER NOT NULL, ended_at INTEGER
+);
+CREATE TABLE IF NOT EXISTS checks (
+  check_id TEXT PRIMARY KEY, started_by TEXT NOT NULL, target_state TEXT, within_ms INTEGER NOT NULL,
+  started_at INTEGER NOT NULL, deadline INTEGER NOT NULL, ended_at INTEGER
+);
+CREATE TABLE IF NOT EXISTS check_targets (
+  check_id TEXT NOT NULL, kid TEXT NOT NULL, state TEXT NOT NULL, role TEXT NOT NULL, name TEXT NOT NULL,
+  received_at INTEGER, receipt_sig TEXT, acked_at INTEGER, ack_sig TEXT, PRIMARY KEY (check_id, kid)
+);
 CREATE TABLE IF NOT EXISTS event_outbox (
   seq INTEGER PRIMARY KEY, kid TEXT NOT NULL, audit_seq INTEGER NOT NULL, frame_json TEXT NOT NULL, created_at INTEGER NOT NULL, sent_at INTEGER
 );
@@ -80,6 +93,38 @@ CREATE TABLE IF NOT EXISTS audit_checkpoints (
   seq INTEGER PRIMARY KEY, head TEXT NOT NULL, at INTEGER NOT NULL, relay TEXT NOT NULL, sig TEXT NOT NULL
 );
 `;
+
+export interface DrillRecord {
+  readonly drillId: string;
+  readonly name: string;
+  readonly director: string;
+  readonly channel: string;
+  readonly deadlines: Partial<Record<Level, number>>;
+  readonly timeScale: number;
+  readonly startedAt: number;
+  readonly endedAt: number | null;
+}
+
+export interface CheckRecord {
+  readonly checkId: string;
+  readonly startedBy: string;
+  readonly targetState: string | null;
+  readonly withinMs: number;
+  readonly startedAt: number;
+  readonly deadline: number;
+  readonly endedAt: number | null;
+}
+
+export interface CheckTargetRecord {
+  readonly kid: string;
+  readonly state: string;
+  readonly role: Role;
+  readonly name: string;
+  readonly receivedAt: number | null;
+  readonly receiptSig: string | null;
+  readonly ackedAt: number | null;
+  readonly ackSig: string | null;
+}
 
 export interface MemberRecord {
   readonly kid: string;
@@ -384,6 +429,12 @@ export class RelayStore {
     return out;
   }
 
+  /** Active drill directors, as directory entries. */
+  directors(now: number): DirectoryEntry[] {
+    const rows = this.stmt("SELECT * FROM members WHERE role = 'director' AND revoked_at IS NULL ORDER BY enrolled_at").all() as MemberRow[];
+    return rows.map((r) => ({ kid: r.kid, state: r.state, role: r.role, name: r.name, revoked: false, prekey: this.currentPrekey(r.kid, now) }));
+  }
+
   // ---- channels ----
 
   openChannel(id: string, a: string, b: string, deadlines: DeadlineTable, escalation: EscalationPolicy, now: number): void {
@@ -636,6 +687,99 @@ export class RelayStore {
   markOutboxSent(seqs: readonly number[], now: number): void {
     const mark = this.stmt('UPDATE event_outbox SET sent_at = ? WHERE seq = ? AND sent_at IS NULL');
     for (const seq of seqs) mark.run(now, seq);
+  }
+
+  // ---- drills ----
+
+  addDrill(d: Omit<DrillRecord, 'endedAt'>): void {
+    this.stmt('INSERT INTO drills (drill_id, name, director_kid, channel, deadlines_json, time_scale, started_at) VALUES (?, ?, ?, ?, ?, ?, ?)').run(
+      d.drillId, d.name, d.director, d.channel, JSON.stringify(d.deadlines), d.timeScale, d.startedAt,
+    );
+  }
+
+  getDrill(drillId: string): DrillRecord | null {
+    const row = this.stmt('SELECT * FROM drills WHERE drill_id = ?').get(drillId) as
+      | { drill_id: string; name: string; director_kid: string; channel: string; deadlines_json: string; time_scale: number; started_at: number; ended_at: number | null }
+      | undefined;
+    if (!row) return null;
+    return {
+      drillId: row.drill_id,
+      name: row.name,
+      director: row.director_kid,
+      channel: row.channel,
+      deadlines: JSON.parse(row.deadlines_json) as Partial<Record<Level, number>>,
+      timeScale: row.time_scale,
+      startedAt: row.started_at,
+      endedAt: row.ended_at,
+    };
+  }
+
+  /** A drill's envelopes as metadata with relay times (no bodies), in acceptance order. */
+  drillEnvelopes(drillId: string): Record<string, unknown>[] {
+    const rows = this.stmt(
+      `SELECT id, kind, from_kid AS "from", from_state AS fromState, to_state AS toState, level, inject, created_at AS createdAt,
+              accepted_at AS acceptedAt, refs_json FROM envelopes WHERE drill_id = ? ORDER BY rowid`,
+    ).all(drillId) as (Record<string, unknown> & { refs_json: string })[];
+    return rows.map(({ refs_json, ...r }) => ({ ...r, refs: JSON.parse(refs_json) as string[] }));
+  }
+
+  endDrill(drillId: string, now: number): boolean {
+    return this.stmt('UPDATE drills SET ended_at = ? WHERE drill_id = ? AND ended_at IS NULL').run(now, drillId).changes === 1;
+  }
+
+  // ---- communication checks ----
+
+  addCheck(c: Omit<CheckRecord, 'endedAt'>, targets: readonly Pick<CheckTargetRecord, 'kid' | 'state' | 'role' | 'name'>[]): void {
+    this.stmt('INSERT INTO checks (check_id, started_by, target_state, within_ms, started_at, deadline) VALUES (?, ?, ?, ?, ?, ?)').run(
+      c.checkId, c.startedBy, c.targetState, c.withinMs, c.startedAt, c.deadline,
+    );
+    const add = this.stmt('INSERT INTO check_targets (check_id, kid, state, role, name) VALUES (?, ?, ?, ?, ?)');
+    for (const t of targets) add.run(c.checkId, t.kid, t.state, t.role, t.name);
+  }
+
+  getCheck(checkId: string): CheckRecord | null {
+    const row = this.stmt('SELECT * FROM checks WHERE check_id = ?').get(checkId) as
+      | { check_id: string; started_by: string; target_state: string | null; within_ms: number; started_at: number; deadline: number; ended_at: number | null }
+      | undefined;
+    if (!row) return null;
+    return { checkId: row.check_id, startedBy: row.started_by, targetState: row.target_state, withinMs: row.within_ms, startedAt: row.started_at, deadline: row.deadline, endedAt: row.ended_at };
+  }
+
+  checkTargets(checkId: string): CheckTargetRecord[] {
+    const rows = this.stmt('SELECT * FROM check_targets WHERE check_id = ? ORDER BY state, role, name').all(checkId) as {
+      kid: string; state: string; role: Role; name: string; received_at: number | null; receipt_sig: string | null; acked_at: number | null; ack_sig: string | null;
+    }[];
+    return rows.map((r) => ({ kid: r.kid, state: r.state, role: r.role, name: r.name, receivedAt: r.received_at, receiptSig: r.receipt_sig, ackedAt: r.acked_at, ackSig: r.ack_sig }));
+  }
+
+  /** Records a device receipt or a person's ack for a check target, once; false when already recorded or not a target. */
+  recordCheckAnswer(checkId: string, kid: string, kind: 'receipt' | 'ack', at: number, sig: string): boolean {
+    const sql =
+      kind === 'receipt'
+        ? 'UPDATE check_targets SET received_at = ?, receipt_sig = ? WHERE check_id = ? AND kid = ? AND received_at IS NULL'
+        : 'UPDATE check_targets SET acked_at = ?, ack_sig = ? WHERE check_id = ? AND kid = ? AND acked_at IS NULL';
+    return this.stmt(sql).run(at, sig, checkId, kid).changes === 1;
+  }
+
+  openChecksDueBy(now: number): CheckRecord[] {
+    const ids = this.stmt('SELECT check_id FROM checks WHERE ended_at IS NULL AND deadline <= ? ORDER BY deadline').all(now) as { check_id: string }[];
+    return ids.map((r) => this.getCheck(r.check_id)).filter((c): c is CheckRecord => c !== null);
+  }
+
+  nextOpenCheckDeadline(): number | null {
+    return (this.stmt('SELECT MIN(deadline) AS d FROM checks WHERE ended_at IS NULL').get() as { d: number | null }).d;
+  }
+
+  endCheck(checkId: string, now: number): boolean {
+    return this.stmt('UPDATE checks SET ended_at = ? WHERE check_id = ? AND ended_at IS NULL').run(now, checkId).changes === 1;
+  }
+
+  /** Every active PoC and alternate (of one state, or of all). */
+  activeResponders(state: string | null): MemberRecord[] {
+    const rows = (state
+      ? this.stmt("SELECT * FROM members WHERE state = ? AND revoked_at IS NULL AND role IN ('poc', 'alternate') ORDER BY state, role, name").all(state)
+      : this.stmt("SELECT * FROM members WHERE revoked_at IS NULL AND role IN ('poc', 'alternate') ORDER BY state, role, name").all()) as MemberRow[];
+    return rows.map(toMember);
   }
 
   // ---- audit ----

@@ -148,6 +148,23 @@ export const getKeysMessageSchema = z.strictObject({
 });
 export const pingMessageSchema = z.strictObject({ type: z.literal('ping'), rid: ridSchema });
 
+/** A drill director registers a drill before sending its injects; its deadline overrides apply to the drill's envelopes. */
+export const drillStartMessageSchema = z.strictObject({
+  type: z.literal('drill.start'),
+  rid: ridSchema,
+  drillId: drillIdSchema,
+  name: z.string().min(1).max(120),
+  channel: channelIdSchema,
+  timeScale: z.number().positive().max(3600),
+  deadlines: z.partialRecord(levelSchema, z.number().int().min(100).max(30 * 24 * 3600 * 1000)),
+});
+export const drillEndMessageSchema = z.strictObject({ type: z.literal('drill.end'), rid: ridSchema, drillId: drillIdSchema });
+export const drillStatusRequestSchema = z.strictObject({ type: z.literal('drill.status'), rid: ridSchema, drillId: drillIdSchema });
+/** A device's automatic "received" for a communication check: sig over {checkId, kid, relay} with ctx hotline-check-receipt-v1. */
+export const checkReceiptMessageSchema = z.strictObject({ type: z.literal('check.receipt'), checkId: z.string().regex(/^chk-[0-9a-f-]{36}$/), sig: signatureSchema });
+/** A person's "I am here" for a check: sig over {checkId, kid, relay} with ctx hotline-check-ack-v1. */
+export const checkAckMessageSchema = z.strictObject({ type: z.literal('check.ack'), rid: ridSchema, checkId: z.string().regex(/^chk-[0-9a-f-]{36}$/), sig: signatureSchema });
+
 export const clientMessageSchema = z.discriminatedUnion('type', [
   authMessageSchema,
   sendMessageSchema,
@@ -155,6 +172,11 @@ export const clientMessageSchema = z.discriminatedUnion('type', [
   publishPrekeyMessageSchema,
   getKeysMessageSchema,
   pingMessageSchema,
+  drillStartMessageSchema,
+  drillEndMessageSchema,
+  drillStatusRequestSchema,
+  checkReceiptMessageSchema,
+  checkAckMessageSchema,
 ]);
 export type ClientMessage = z.infer<typeof clientMessageSchema>;
 
@@ -262,7 +284,27 @@ export const escalationEventSchema = z.strictObject({
 });
 export type EscalationEvent = z.infer<typeof escalationEventSchema>;
 
+/** The relay's view of a drill: its registration and the timing records of its envelopes (fields as in server/timing-records.ts). */
+export const drillStatusMessageSchema = z.strictObject({
+  type: z.literal('drill.status'),
+  rid: ridSchema,
+  drill: z.strictObject({
+    drillId: drillIdSchema,
+    name: z.string(),
+    channel: channelIdSchema,
+    director: keyIdSchema,
+    timeScale: z.number(),
+    deadlines: z.partialRecord(levelSchema, z.number()),
+    startedAt: timestampSchema,
+    endedAt: timestampSchema.nullable(),
+  }),
+  records: z.array(z.record(z.string(), z.unknown())),
+  messages: z.array(z.record(z.string(), z.unknown())),
+  serverTime: timestampSchema,
+});
+
 export const relayMessageSchema = z.discriminatedUnion('type', [
+  drillStatusMessageSchema,
   challengeMessageSchema,
   welcomeMessageSchema,
   acceptedMessageSchema,
@@ -275,7 +317,22 @@ export const relayMessageSchema = z.discriminatedUnion('type', [
 ]);
 export type RelayMessage = z.infer<typeof relayMessageSchema>;
 
+/** The data of a `check` relay event: a communication check ("ping test") asking this device to answer. */
+export const checkEventDataSchema = z.strictObject({
+  checkId: z.string().regex(/^chk-[0-9a-f-]{36}$/),
+  deadline: timestampSchema,
+  withinMs: z.number().int().positive(),
+  startedAt: timestampSchema,
+  targetState: stateCodeSchema.nullable(),
+});
+export type CheckEventData = z.infer<typeof checkEventDataSchema>;
+
 // ---- HTTP (admin and join) ----
+
+export const checkStartRequestSchema = z.strictObject({
+  state: stateCodeSchema.nullable().default(null),
+  withinMs: z.number().int().min(1000).max(7 * 24 * 3600 * 1000).default(10 * 60 * 1000),
+});
 
 export const inviteRequestSchema = z.strictObject({
   state: stateCodeSchema,

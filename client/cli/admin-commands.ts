@@ -4,14 +4,14 @@ import { fingerprint, formatDuration, HotlineError, isErrorCode, parseDeadlineOv
 import { adminToken, fail, httpUrlOf, output, relayUrls } from './context.ts';
 import { utc } from './format.ts';
 
-interface AdminOptions {
+export interface AdminOptions {
   relay?: string;
   token?: string;
   data?: string;
   json?: boolean;
 }
 
-async function adminRequest<T>(opts: AdminOptions, method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
+export async function adminRequest<T>(opts: AdminOptions, method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
   const base = httpUrlOf(relayUrls(opts.relay, null)[0] as string);
   const token = adminToken(opts.token, opts.data);
   let res: Response;

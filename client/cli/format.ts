@@ -67,6 +67,10 @@ export function relayEventLine(e: EscalationInfo): string {
   const id = typeof d.id === 'string' ? shortId(d.id) : '';
   const level = typeof d.level === 'string' ? `${levelTag(d.level)} ` : '';
   const drill = d.drill ? '[DRILL] ' : '';
+  if (e.kind === 'check') {
+    const id = typeof d.checkId === 'string' ? d.checkId : '?';
+    return paint('1;36', `COMMUNICATION CHECK ${id}: the relay asks whether you are on duty — answer now: hotline ack ${id} (by ${utc(typeof d.deadline === 'number' ? d.deadline : null)})`);
+  }
   if (e.kind === 'overdue') return paint('1;31', `${drill}${level}OVERDUE: notice ${id} was not acknowledged by its deadline ${utc(typeof d.deadline === 'number' ? d.deadline : null)} — acknowledge now`);
   const action = typeof d.action === 'string' ? d.action : e.kind;
   if (action === 'notify-sender') return paint('1;31', `${drill}${level}NOT ACKNOWLEDGED: your notice ${id} has had no acknowledgement (deadline ${utc(typeof d.deadline === 'number' ? d.deadline : null)})`);

@@ -1,6 +1,7 @@
 // The `hotline` command line (every command but `relay`, which bin/hotline.js hands to server/).
 import { Command } from 'commander';
 import { registerAdminCommands } from './admin-commands.ts';
+import { registerCheckCommands } from './check-commands.ts';
 import { registerIdentityCommands } from './identity-commands.ts';
 import { registerMessageCommands } from './message-commands.ts';
 
@@ -27,5 +28,6 @@ program.command('relay').description('run the relay (WebSocket + HTTP on one por
 registerIdentityCommands(program);
 registerMessageCommands(program);
 registerAdminCommands(program);
+registerCheckCommands(program);
 
 await program.parseAsync(process.argv);

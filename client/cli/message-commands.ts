@@ -101,13 +101,19 @@ export function registerMessageCommands(program: Command): void {
 
   program
     .command('ack')
-    .description('acknowledge a notice: your signed "read and understood"')
-    .argument('<id>', 'notice id (or its first 8+ characters)')
+    .description('acknowledge a notice (your signed "read and understood") or answer a communication check')
+    .argument('<id>', 'notice id (or its first 8+ characters), or a check id chk-…')
     .option('--note <text>', 'optional note to the sender (encrypted)')
     .option('--relay <url>', 'relay URL(s), comma-separated')
     .option('--json', 'machine-readable output')
     .action(async (id: string, opts: { note?: string; relay?: string; json?: boolean }) => {
       try {
+        if (id.trim().startsWith('chk-')) {
+          const checkId = id.trim();
+          const relays = await withClient({ relay: opts.relay }, (client) => client.ackCheck(checkId));
+          output(opts, { checkId, answered: true, relays, at: Date.now() }, () => `answered communication check ${checkId} — the relay has recorded that you are here`);
+          return;
+        }
         const done = await withClient({ relay: opts.relay }, async (client) => {
           await client.drain();
           const notice = client.findMessage(id);
