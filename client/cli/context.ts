@@ -98,7 +98,7 @@ export async function withClient<T>(
     await client.connect();
     const result = await fn(client, id);
     // Automatic delivery receipts for what arrived while we were connected go out before we leave.
-    await Promise.race([client.settle(), new Promise((r) => setTimeout(r, 5000))]);
+    await Promise.race([client.settle(), new Promise((r) => setTimeout(r, 5000).unref())]);
     return result;
   } finally {
     client.close();
