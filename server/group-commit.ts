@@ -60,9 +60,13 @@ export class GroupCommit {
   flush(): void {
     this.scheduled = false;
     if (this.queue.length === 0) return;
-    const batch = this.queue;
-    this.queue = [];
-    this.urgentQueued = 0;
+    // At most maxBatch jobs per transaction: the event loop (timers, other sockets) gets a turn between batches.
+    const batch = this.queue.splice(0, this.maxBatch);
+    this.urgentQueued = Math.max(0, this.urgentQueued - batch.length);
+    if (this.queue.length > 0 && !this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => this.flush());
+    }
     const outcomes: { ok: boolean; value: unknown }[] = [];
     const started = performance.now();
     try {
@@ -90,7 +94,7 @@ export class GroupCommit {
   }
 
   close(): void {
-    this.flush();
+    while (this.queue.length > 0) this.flush();
     this.closed = true;
   }
 }

@@ -10,12 +10,21 @@ function port(value: string): number {
   return n;
 }
 
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('must be a positive whole number');
+  return n;
+}
+
 const program = new Command('hotline relay')
   .description('Run the Hotline relay: WebSocket (/v1/ws) and HTTP (/healthz, /metrics, /v1/admin) on one port.')
   .option('--host <host>', 'address to listen on', '127.0.0.1')
   .option('--port <port>', 'port to listen on (0 picks a free one)', port, 7300)
   .option('--data <dir>', 'data directory (SQLite store, relay key, admin token); default $HOTLINE_DATA or ./.hotline-relay')
   .option('--json', 'print the ready line as JSON {url, relay, dataDir}')
+  .option('--rate-limit <n>', 'messages per second allowed per connection (sustained)', positiveInt)
+  .option('--rate-burst <n>', 'messages a connection may send at once above the sustained rate', positiveInt)
+  .option('--max-batch <n>', 'largest number of writes committed in one transaction (group commit)', positiveInt)
   .option('--check-every <duration>', 'run a communication check of every PoC on this schedule, e.g. 24h')
   .option('--check-within <duration>', 'how long PoCs have to answer a scheduled check (default: 10m, or the interval if shorter)')
   .addHelpText(
@@ -26,7 +35,17 @@ const program = new Command('hotline relay')
 program.parse(process.argv.slice(3), { from: 'user' });
 // Everything the relay writes (database, WAL, keys) is for this user only.
 process.umask(0o077);
-const opts = program.opts<{ host: string; port: number; data?: string; json?: boolean; checkEvery?: string; checkWithin?: string }>();
+const opts = program.opts<{
+  host: string;
+  port: number;
+  data?: string;
+  json?: boolean;
+  checkEvery?: string;
+  checkWithin?: string;
+  rateLimit?: number;
+  rateBurst?: number;
+  maxBatch?: number;
+}>();
 const dataDir = resolve(opts.data ?? process.env.HOTLINE_DATA ?? './.hotline-relay');
 
 let checkSchedule: { everyMs: number; withinMs: number } | null = null;
@@ -41,7 +60,14 @@ try {
 }
 
 try {
-  const relay = await startRelay({ config: { host: opts.host, port: opts.port, dataDir }, defaultMetrics: true });
+  const limits = {
+    ...(opts.rateLimit !== undefined ? { ratePerSec: opts.rateLimit } : {}),
+    ...(opts.rateBurst !== undefined ? { rateBurst: opts.rateBurst } : {}),
+  };
+  const relay = await startRelay({
+    config: { host: opts.host, port: opts.port, dataDir, limits, ...(opts.maxBatch !== undefined ? { maxBatch: opts.maxBatch } : {}) },
+    defaultMetrics: true,
+  });
   if (opts.json) {
     console.log(JSON.stringify({ url: relay.url, relay: relay.identity.kid, dataDir, firstStart: relay.firstStart }));
   } else {
