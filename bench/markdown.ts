@@ -1,0 +1,89 @@
+// The figures of one run as Markdown tables (bench/results/latest.md), ready to paste into docs/PERFORMANCE.md.
+import type { BenchResults } from './results.ts';
+import { isSkipped } from './report.ts';
+import type { Distribution } from './stats.ts';
+
+function lat(d: Distribution | null | undefined): string {
+  const n = (v: number) => (v >= 100 ? String(Math.round(v)) : String(v));
+  return d ? `${n(d.p50)} / ${n(d.p99)} / ${n(d.max)}` : '–';
+}
+
+function row(cells: readonly (string | number | null)[]): string {
+  return `| ${cells.map((c) => (c === null ? '–' : String(c))).join(' | ')} |`;
+}
+
+function peerTable(r: BenchResults): string[] {
+  const out = [
+    row(['peer', 'max /s', 'latency @500/s p50 / p99 / max ms', '@2000/s', '@max (closed loop)', 'accept @500/s p50 / p99', 'server CPU @max', 'server µs CPU / msg', 'server RSS peak MB', 'generator CPU @max', 'other CPU (max over steps)']),
+    row(Array.from({ length: 11 }, () => '---')),
+  ];
+  for (const name of ['hotline', 'bare', 'mosquitto'] as const) {
+    const p = r[name];
+    if (isSkipped(p)) {
+      out.push(row([name, `skipped: ${p.skipped}`, '', '', '', '', '', '', '', '', '']));
+      continue;
+    }
+    const acc = p.acceptLatencyMs.at500;
+    out.push(
+      row([
+        name,
+        p.throughputPerSec,
+        lat(p.latencyMs.at500),
+        lat(p.latencyMs.at2000),
+        lat(p.latencyMs.max),
+        acc ? `${acc.p50} / ${acc.p99}` : null,
+        `${p.serverCpuPercentAtMax}%`,
+        p.serverCpuUsPerMessageAtMax,
+        p.serverRssPeakMB,
+        `${p.generatorCpuPercentAtMax}%`,
+        `${Math.max(...p.steps.map((s) => s.otherCpuPercent ?? 0))}%`,
+      ]),
+    );
+  }
+  return out;
+}
+
+export function markdownSummary(r: BenchResults): string {
+  const m = r.meta;
+  const l = r.limits;
+  const out: string[] = [
+    `Run: ${m.mode}, ${m.startedAt}, ${m.durationSec} s; Node ${m.node}, ${m.cpus} × ${m.cpuModel}, ${m.memoryGB} GB; data on ${m.dataFileSystem}; ` +
+      `load average ${m.loadAverageAtStart} at start, ${m.loadAverageAtEnd} at end. ${r.settings.pairs} pairs, ${r.settings.noticePlaintextBytes}-byte notices ` +
+      `(${r.settings.frameBytes}-byte frames), ${r.settings.inFlightPerPair} in flight per pair at max.`,
+    '',
+    ...peerTable(r),
+    '',
+    row(['limit (one thread, same run)', 'per second']),
+    row(['---', '---']),
+    row(['verifyEnvelope', l.verifyPerSec]),
+    row(['JSON.parse + zod + verifyEnvelope', l.parseValidateVerifyPerSec]),
+    row(['receipt signing (signReceipt)', l.receiptSignPerSec]),
+    row(['4 KiB write + fdatasync', l.fsyncPerSec]),
+    '',
+    row(['ratio', 'value']),
+    row(['---', '---']),
+    row(['hotline / bare', r.ratios.hotlineVsBare]),
+    row(['hotline / mosquitto', r.ratios.hotlineVsMosquitto]),
+    row(['hotline / verify limit', r.ratios.hotlineVsVerifyLimit]),
+    '',
+  ];
+  if (r.scale.points.length) {
+    out.push(
+      row(['connected PoCs', 'relay RSS before → with N connected (MB)', `accept latency @${r.scale.points[0]?.offeredPerSec ?? '?'}/s p50 / p99 / max ms`, 'relay CPU', 'other CPU']),
+      row(['---', '---', '---', '---', '---']),
+    );
+    for (const s of r.scale.points) {
+      out.push(row([s.connections, `${s.rssBaselineMB} → ${s.rssConnectedMB}`, lat(s.acceptLatencyMs), `${s.serverCpuPercent}%`, (s.otherCpuPercent ?? null) === null ? null : `${s.otherCpuPercent}%`]));
+    }
+    out.push('');
+  }
+  out.push(row(['deadline probe (FLASH 1 s, never acknowledged)', 'fire error p50 / p99 / max ms', 'steps fired / probes']), row(['---', '---', '---']));
+  for (const [rate, f] of Object.entries(r.deadlines.byOfferedRate)) {
+    out.push(row([`during Hotline ${rate.replace('at', '')}/s`, `${f.fireErrorMs.p50} / ${f.fireErrorMs.p99} / ${f.fireErrorMs.max}`, `${f.events} / ${f.probes}`]));
+  }
+  if ('categories' in r.profile) {
+    out.push('', row(['relay main thread, by category', 'share', 'µs per notice']), row(['---', '---', '---']));
+    for (const c of r.profile.categories.filter((c) => c.percent >= 0.5)) out.push(row([c.category, `${c.percent}%`, c.usPerNotice]));
+  }
+  return `${out.join('\n')}\n`;
+}

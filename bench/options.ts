@@ -1,0 +1,90 @@
+// Command-line options of `npm run bench` and the plan (durations, rates, sizes) they select: full or --quick.
+
+export interface BenchPlan {
+  readonly mode: 'full' | 'quick';
+  readonly peers: ReadonlySet<'hotline' | 'bare' | 'mosquitto'>;
+  readonly pairs: number;
+  /** Plaintext bytes of every notice; the envelope and frame around it are larger (reported as frameBytes). */
+  readonly noticeBytes: number;
+  readonly inFlightPerPair: number;
+  readonly throughputMs: number;
+  readonly latencyMs: number;
+  readonly latencyRates: readonly number[];
+  readonly warmupMs: number;
+  readonly drainMs: number;
+  readonly scalePoints: readonly number[];
+  readonly scaleRate: number;
+  readonly scaleMs: number;
+  readonly profileMs: number | null;
+  readonly limitMs: number;
+  readonly probeNotices: number;
+  /** After a step, how long past the last probe deadline to wait for its event, and the most to wait at all. */
+  readonly probeGraceMs: number;
+  readonly probeMaxWaitMs: number;
+  /** Envelopes pre-built per pair (every step starts a fresh relay and replays the pools from seq 1). */
+  readonly poolPerPair: number;
+  readonly outPath: string;
+}
+
+const usage = `usage: npm run bench -- [--quick] [--peers hotline,bare,mosquitto] [--no-scale] [--no-profile] [--out FILE]
+
+  --quick        reduced set (shorter steps, scale points 10 and 100), under 2 minutes
+  --peers LIST   which peers to run (default all three; mosquitto is skipped when not installed; none = limits, scale, profile only)
+  --no-scale     skip the connection-scale points
+  --no-profile   skip the CPU profile of the relay
+  --pool N       envelopes pre-built per pair (default 150 with --quick, 800 otherwise); Hotline steps end early when used up
+  --out FILE     results file (default bench/results/latest.json)`;
+
+function valueAfter(argv: readonly string[], flag: string): string | null {
+  const i = argv.indexOf(flag);
+  if (i < 0) return null;
+  const value = argv[i + 1];
+  if (value === undefined || value.startsWith('--')) throw new Error(`${flag} needs a value\n\n${usage}`);
+  return value;
+}
+
+const known = new Set(['--quick', '--peers', '--no-scale', '--no-profile', '--pool', '--out', '--help', '-h']);
+
+/** Parses argv; throws with the usage text on an unknown flag. Returns null for --help. */
+export function parsePlan(argv: readonly string[], defaultOut: string): BenchPlan | null {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    console.log(usage);
+    return null;
+  }
+  for (const arg of argv) {
+    if (arg.startsWith('--') && !known.has(arg)) throw new Error(`unknown option ${arg}\n\n${usage}`);
+  }
+  const quick = argv.includes('--quick');
+  const peerList = (valueAfter(argv, '--peers') ?? 'hotline,bare,mosquitto').split(',').map((p) => p.trim()).filter((p) => p !== 'none');
+  const peers = new Set<'hotline' | 'bare' | 'mosquitto'>();
+  for (const p of peerList) {
+    if (p !== 'hotline' && p !== 'bare' && p !== 'mosquitto') throw new Error(`unknown peer "${p}"\n\n${usage}`);
+    peers.add(p);
+  }
+  const scale = !argv.includes('--no-scale');
+  const pool = valueAfter(argv, '--pool');
+  const poolPerPair = pool === null ? (quick ? 150 : 800) : Number(pool);
+  if (!Number.isInteger(poolPerPair) || poolPerPair < 10) throw new Error(`--pool needs a whole number of at least 10\n\n${usage}`);
+  return {
+    mode: quick ? 'quick' : 'full',
+    peers,
+    pairs: 50,
+    noticeBytes: 512,
+    inFlightPerPair: 16,
+    throughputMs: quick ? 4_000 : 15_000,
+    latencyMs: quick ? 3_000 : 10_000,
+    latencyRates: [500, 2000],
+    warmupMs: quick ? 1_000 : 2_000,
+    drainMs: quick ? 4_000 : 10_000,
+    scalePoints: !scale ? [] : quick ? [10, 100] : [10, 100, 1000],
+    scaleRate: 1000,
+    scaleMs: quick ? 2_000 : 6_000,
+    profileMs: argv.includes('--no-profile') ? null : quick ? 3_000 : 8_000,
+    limitMs: quick ? 1_000 : 3_000,
+    probeNotices: quick ? 20 : 100,
+    probeGraceMs: quick ? 1_500 : 2_000,
+    probeMaxWaitMs: quick ? 3_000 : 8_000,
+    poolPerPair,
+    outPath: valueAfter(argv, '--out') ?? defaultOut,
+  };
+}

@@ -1,0 +1,76 @@
+// Who takes part in a run: sender/recipient pairs on one load channel, a deadline-probe pair, and idle PoCs for scale points.
+import { createIdentity, createPrekey, randomBytes, type Identity, type Level, type SignedPrekey } from '../shared/index.ts';
+import type { BuildTask } from './envelope-pool.ts';
+
+export interface BenchMember {
+  readonly identity: Identity;
+  readonly seed: Uint8Array;
+  readonly state: string;
+  readonly name: string;
+  readonly prekey: SignedPrekey | null;
+}
+
+/** One sender and the one recipient all of its notices go to. */
+export interface BenchPair {
+  readonly key: string;
+  readonly sender: BenchMember;
+  readonly recipient: BenchMember;
+}
+
+export interface ChannelSpec {
+  readonly a: string;
+  readonly b: string;
+  readonly deadlines: Partial<Record<Level, number>>;
+}
+
+/** Load notices are ROUTINE (24 h deadline): they open deadlines, as real notices do, without any firing during a run. */
+export const loadChannel: ChannelSpec = { a: 'SA', b: 'SB', deadlines: {} };
+export const loadLevel: Level = 'ROUTINE';
+/** The probe's FLASH deadline is short so that it fires during the run (the smallest the admin API allows is 100 ms). */
+export const probeDeadlineMs = 1000;
+export const probeChannel: ChannelSpec = { a: 'DA', b: 'DB', deadlines: { FLASH: probeDeadlineMs } };
+
+export interface Population {
+  readonly pairs: readonly BenchPair[];
+  readonly probe: BenchPair;
+}
+
+export function member(state: string, name: string, withPrekey: boolean): BenchMember {
+  const seed = randomBytes(32);
+  const identity = createIdentity(seed);
+  const prekey = withPrekey ? createPrekey(identity, Date.now()).prekey : null;
+  return { identity, seed, state, name, prekey };
+}
+
+function pair(key: string, channel: ChannelSpec): BenchPair {
+  return { key, sender: member(channel.a, `${key} sender`, false), recipient: member(channel.b, `${key} recipient`, true) };
+}
+
+export function createPopulation(pairCount: number): Population {
+  return {
+    pairs: Array.from({ length: pairCount }, (_, i) => pair(`pair-${i}`, loadChannel)),
+    probe: pair('probe', probeChannel),
+  };
+}
+
+/** PoCs that only connect and idle (scale points); half on each side of the load channel. */
+export function idleMembers(count: number): BenchMember[] {
+  return Array.from({ length: count }, (_, i) => member(i % 2 === 0 ? loadChannel.a : loadChannel.b, `idle ${i}`, false));
+}
+
+export function buildTask(p: BenchPair, channel: ChannelSpec, level: Level, count: number, plaintextBytes: number): BuildTask {
+  const prekey = p.recipient.prekey;
+  if (!prekey) throw new Error(`${p.key}: recipient has no prekey`);
+  return {
+    key: p.key,
+    senderSeed: Array.from(p.sender.seed),
+    recipientKid: p.recipient.identity.kid,
+    recipientPrekey: prekey,
+    channel: `${channel.a}-${channel.b}`,
+    fromState: channel.a,
+    toState: channel.b,
+    level,
+    count,
+    plaintextBytes,
+  };
+}

@@ -1,0 +1,93 @@
+// The end-of-run summary on the terminal: per-peer figures, limits, scale, deadlines, profile, ratios and what is not comparable.
+import type { BenchResults, SkippedPeer } from './results.ts';
+import type { PeerFigures } from './steps.ts';
+import type { Distribution } from './stats.ts';
+import { round } from './stats.ts';
+
+export function isSkipped(peer: PeerFigures | SkippedPeer): peer is SkippedPeer {
+  return 'skipped' in peer;
+}
+
+export function ratio(a: number | null | undefined, b: number | null | undefined): number | null {
+  return a && b ? round(a / b, 3) : null;
+}
+
+function lat(d: Distribution | null | undefined): string {
+  const n = (v: number) => (v >= 100 ? Math.round(v) : v);
+  return d ? `${n(d.p50)} / ${n(d.p99)} / ${n(d.max)}` : '-';
+}
+
+function pad(text: string | number, width: number): string {
+  return String(text).padEnd(width);
+}
+
+function peerRows(results: BenchResults): string[] {
+  const rows = [
+    `${pad('peer', 10)}${pad('max /s', 9)}${pad('lat@500 p50/p99/max ms', 28)}${pad('lat@2000', 28)}${pad('lat@max', 28)}${pad('srv CPU', 9)}${pad('µs/msg', 8)}${pad('RSS MB', 8)}gen CPU`,
+  ];
+  for (const name of ['hotline', 'bare', 'mosquitto'] as const) {
+    const p = results[name];
+    if (isSkipped(p)) {
+      rows.push(`${pad(name, 10)}skipped: ${p.skipped}`);
+      continue;
+    }
+    rows.push(
+      pad(name, 10) +
+        pad(p.throughputPerSec, 9) +
+        pad(lat(p.latencyMs.at500), 28) +
+        pad(lat(p.latencyMs.at2000), 28) +
+        pad(lat(p.latencyMs.max), 28) +
+        pad(`${p.serverCpuPercentAtMax}%`, 9) +
+        pad(p.serverCpuUsPerMessageAtMax ?? '-', 8) +
+        pad(p.serverRssPeakMB, 8) +
+        `${p.generatorCpuPercentAtMax}%`,
+    );
+  }
+  return rows;
+}
+
+export function printSummary(results: BenchResults): void {
+  const m = results.meta;
+  const out: string[] = [
+    '',
+    `================ results (${m.mode}, ${m.durationSec}s, load average ${m.loadAverageAtStart} at start, ${m.loadAverageAtEnd} at end) ================`,
+    ...peerRows(results),
+    '',
+  ];
+  const l = results.limits;
+  out.push(
+    `limits (one thread, same run): verifyEnvelope ${l.verifyPerSec}/s; parse+zod+verify ${l.parseValidateVerifyPerSec}/s; ` +
+      `receipt sign ${l.receiptSignPerSec}/s; fsync (4 KiB) ${l.fsyncPerSec}/s`,
+  );
+  if (results.scale.points.length) {
+    out.push('scale (Hotline): connections → relay RSS, per-connection, accept latency p50/p99/max at the offered rate');
+    for (const s of results.scale.points) {
+      out.push(
+        `  ${pad(s.connections, 6)} RSS ${s.rssBaselineMB} → ${s.rssConnectedMB} MB (${s.rssDeltaPerConnectionKB} KB/conn), ` +
+          `accept ${lat(s.acceptLatencyMs)} ms at ${s.offeredPerSec}/s, relay CPU ${s.serverCpuPercent}%`,
+      );
+    }
+  }
+  const d = results.deadlines;
+  out.push(`deadlines (FLASH ${d.deadlineMs} ms probes, never acknowledged): fire error p50/p99/max by offered rate`);
+  for (const [rate, f] of Object.entries(d.byOfferedRate)) {
+    out.push(`  ${pad(rate, 8)} ${f.fireErrorMs.p50 ?? 'null'} / ${f.fireErrorMs.p99 ?? 'null'} / ${f.fireErrorMs.max ?? 'null'} ms (${f.events} steps fired for ${f.probes} probes)`);
+  }
+  if (Object.keys(d.byOfferedRate).length === 0) out.push(`  ${d.note}`);
+  if ('categories' in results.profile) {
+    out.push(`profile (relay self time by category, ${results.profile.busySec}s busy):`);
+    for (const c of results.profile.categories.slice(0, 12)) out.push(`  ${String(c.percent).padStart(5)}%  ${String(c.usPerNotice ?? '-').padStart(5)} µs/notice  ${c.category}`);
+  } else {
+    out.push(`profile: skipped (${results.profile.skipped})`);
+  }
+  const r = results.ratios;
+  out.push(
+    '',
+    `ratios: hotline/bare ${r.hotlineVsBare ?? 'n/a'}   hotline/mosquitto ${r.hotlineVsMosquitto ?? 'n/a'}   hotline/verify-limit ${r.hotlineVsVerifyLimit ?? 'n/a'}`,
+    '',
+    'what each peer does per message (the comparison is NOT like for like):',
+    ...Object.values(results.fairness).map((f) => `  - ${f}`),
+    ...results.notes.map((n) => `  * ${n}`),
+  );
+  console.log(out.join('\n'));
+}
