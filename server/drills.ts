@@ -4,6 +4,7 @@ import type { AuditLog } from './audit-log.ts';
 import type { Clock } from './clock.ts';
 import type { GroupCommit } from './group-commit.ts';
 import type { DrillRecord, MemberRecord, RelayStore } from './store.ts';
+import { timingRecords } from './timing-records.ts';
 
 export interface DrillStartInput {
   readonly drillId: string;
@@ -59,6 +60,7 @@ export function drillDeadlineOverride(store: RelayStore, drillId: string | null,
 }
 
 /** Status of a drill: timing records of its notices and raises, and every drill message. */
-export function drillStatus(store: RelayStore, drill: DrillRecord): { records: Record<string, unknown>[]; messages: Record<string, unknown>[] } {
-  return { records: [], messages: store.drillEnvelopes(drill.drillId) };
+export function drillStatus(store: RelayStore, drill: DrillRecord, now: number): { records: Record<string, unknown>[]; messages: Record<string, unknown>[] } {
+  const page = timingRecords(store.db, { drillId: drill.drillId }, now, { limit: 1000 });
+  return { records: page.records, messages: store.drillEnvelopes(drill.drillId) };
 }

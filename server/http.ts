@@ -1,4 +1,4 @@
-// HTTP beside the WebSocket: /healthz, /metrics, /v1/join, and the token-protected /v1/admin/* routes.
+// HTTP beside the WebSocket: /healthz, /metrics, /v1/join, the token-protected /v1/admin/* and /v1/review/* routes, and the /review dashboard.
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { timingSafeEqual } from 'node:crypto';
 import { errorCodes, HotlineError, toHotlineError } from '../shared/index.ts';
@@ -7,6 +7,7 @@ import type { Admin } from './admin.ts';
 import type { CommunicationChecks } from './checks.ts';
 import type { Logger } from './logger.ts';
 import type { RelayMetrics } from './metrics.ts';
+import { createDashboardRouter, createReviewRouter, type ReviewDeps } from './review-http.ts';
 
 export interface HttpDeps {
   readonly admin: Admin;
@@ -14,6 +15,8 @@ export interface HttpDeps {
   readonly adminToken: string;
   readonly metrics: RelayMetrics;
   readonly logger: Logger;
+  /** Reviewer API and dashboard; absent in relays built without them. */
+  readonly review?: ReviewDeps;
   health(): Record<string, unknown>;
 }
 
@@ -81,6 +84,14 @@ export function createHttpApp(deps: HttpDeps): express.Express {
   admin.get('/checks/:checkId', (req, res) => {
     res.json(deps.checks.status(req.params.checkId));
   });
+  const review = deps.review;
+  if (review) {
+    admin.post('/review-tokens', (req, res) => {
+      res.status(201).json(review.tokens.mintForAdmin(req.body));
+    });
+    app.use('/v1/review', createReviewRouter(review));
+    app.use('/review', createDashboardRouter());
+  }
   app.use('/v1/admin', admin);
 
   app.use((_req, _res, next) => next(new HotlineError('NOT_FOUND', 'no such endpoint')));

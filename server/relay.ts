@@ -23,6 +23,7 @@ import { loadOrCreateRelayFiles } from './relay-files.ts';
 import type { RelayContext } from './relay-context.ts';
 import { Session } from './session.ts';
 import { RelayStore } from './store.ts';
+import { openReviewService } from './review-http.ts';
 
 export interface RelayOptions {
   readonly config?: Partial<Omit<RelayConfig, 'limits'>> & { limits?: Partial<RelayConfig['limits']> };
@@ -95,7 +96,7 @@ export async function startRelay(options: RelayOptions = {}): Promise<RunningRel
     acceptContext: { store, audit, relay: files.identity, clock, pendingCap: config.limits.pendingCap },
     drills,
     checks,
-    drillStatus: (drill) => drillStatus(store, drill),
+    drillStatus: (drill) => drillStatus(store, drill, clock.now()),
     closeCodeOf: (code: ErrorCode) => errorCodes[code].close,
     onSessionStart: (session) => {
       let set = sessionsByKid.get(session.kid);
@@ -131,8 +132,10 @@ export async function startRelay(options: RelayOptions = {}): Promise<RunningRel
       s.fail('REVOKED_KEY', 'this key was revoked by the relay operator');
     }
   });
+  const review = openReviewService({ dbPath: join(config.dataDir, 'relay.db'), store, audit, clock, relayKid: files.identity.kid });
   const app = createHttpApp({
     admin,
+    review: review.deps,
     checks,
     adminToken: files.adminToken,
     metrics,
@@ -202,6 +205,7 @@ export async function startRelay(options: RelayOptions = {}): Promise<RunningRel
       });
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
+      review.close();
       store.close();
       logger.info('relay stopped');
     })();

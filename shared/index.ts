@@ -11,3 +11,5 @@ export * from './envelope.ts';
 export * from './receipt.ts';
 export * from './audit.ts';
 export * from './uuid.ts';
+export * from './review.ts';
+export * from './review-bundle.ts';

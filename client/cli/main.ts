@@ -2,8 +2,10 @@
 import { Command } from 'commander';
 import { registerAdminCommands } from './admin-commands.ts';
 import { registerCheckCommands } from './check-commands.ts';
+import { registerDrillCommands } from './drill-commands.ts';
 import { registerIdentityCommands } from './identity-commands.ts';
 import { registerMessageCommands } from './message-commands.ts';
+import { registerReviewCommands } from './review-commands.ts';
 
 // Everything this process writes under HOTLINE_HOME (history with plaintext, profile) is for this user only.
 process.umask(0o077);
@@ -28,6 +30,8 @@ program.command('relay').description('run the relay (WebSocket + HTTP on one por
 registerIdentityCommands(program);
 registerMessageCommands(program);
 registerAdminCommands(program);
+registerReviewCommands(program);
 registerCheckCommands(program);
+registerDrillCommands(program);
 
 await program.parseAsync(process.argv);

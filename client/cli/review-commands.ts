@@ -1,0 +1,332 @@
+// `hotline review token | report | export` (a reviewer's view of timing over HTTP) and `hotline verify FILE` (offline check of an export bundle).
+import type { Command } from 'commander';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import {
+  formatDuration,
+  HotlineError,
+  initCrypto,
+  isErrorCode,
+  keyIdSchema,
+  parseDuration,
+  parseLevel,
+  REVIEW_TOKEN_CTX,
+  reviewBundleSchema,
+  reviewTokenResponseSchema,
+  signStatement,
+  stateCodeSchema,
+  timingAggregatesSchema,
+  timingRecordsPageSchema,
+  verifyReviewBundle,
+  type TimingAggregates,
+  type TimingRecord,
+  type TimingStats,
+} from '../../shared/index.ts';
+import { readProfile } from '../profile.ts';
+import { fail, hotlineHome, httpUrlOf, openIdentity, output, relayUrls } from './context.ts';
+import { shortId, utc } from './format.ts';
+
+interface ReviewOptions {
+  relay?: string;
+  token?: string;
+  json?: boolean;
+}
+
+interface FilterOptions {
+  channel?: string;
+  since?: string;
+  until?: string;
+  drill?: boolean;
+  real?: boolean;
+  level?: string;
+  state?: string;
+  drillId?: string;
+}
+
+/** The relay's HTTP base: --relay, HOTLINE_RELAY, else the relay this identity joined. */
+function relayBase(opts: ReviewOptions): string {
+  const profile = readProfile(hotlineHome());
+  return httpUrlOf(relayUrls(opts.relay, profile)[0] as string);
+}
+
+async function request<T>(base: string, method: 'GET' | 'POST', path: string, token: string | null, body?: unknown): Promise<T> {
+  let res: Response;
+  try {
+    res = await fetch(`${base}${path}`, {
+      method,
+      headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch (cause) {
+    throw new HotlineError('RELAY_UNREACHABLE', `cannot reach the relay at ${base}`, { cause });
+  }
+  const json = (await res.json().catch(() => ({}))) as { error?: { code?: string; message?: string } };
+  if (!res.ok) {
+    const code = json.error?.code;
+    throw new HotlineError(isErrorCode(code) ? code : 'INTERNAL', json.error?.message ?? `relay answered HTTP ${res.status}`);
+  }
+  return json as T;
+}
+
+/** Mints a token with the reviewer identity in HOTLINE_HOME: a signature over {kid, at, relay} the relay checks against its roster. */
+async function mintToken(opts: ReviewOptions): Promise<{ token: string; expiresAt: number; base: string }> {
+  const id = await openIdentity();
+  const url = relayUrls(opts.relay, id.profile)[0] as string;
+  const relay = id.profile.relays.find((r) => r.url === url) ?? (id.profile.relays.length === 1 ? id.profile.relays[0] : undefined);
+  if (!relay) throw new HotlineError('NO_IDENTITY', `this identity has not joined ${url}: run \`hotline join INVITE\` with a reviewer invite first`);
+  if (id.profile.role !== null && id.profile.role !== 'reviewer') {
+    throw new HotlineError('FORBIDDEN', `this identity is a ${id.profile.role} of ${id.profile.state ?? '?'}; reviewer tokens need an identity joined with --role reviewer`);
+  }
+  const kid = id.keystore.identity.kid;
+  const at = Date.now();
+  const sig = signStatement(id.keystore.identity, REVIEW_TOKEN_CTX, { kid, at, relay: relay.kid });
+  const base = httpUrlOf(url);
+  const minted = reviewTokenResponseSchema.parse(await request(base, 'POST', '/v1/review/token', null, { kid, at, sig }));
+  return { ...minted, base };
+}
+
+/** A token from --token or HOTLINE_REVIEW_TOKEN, else a fresh one from the reviewer identity. */
+async function reviewToken(opts: ReviewOptions): Promise<{ token: string; base: string }> {
+  const given = opts.token ?? process.env.HOTLINE_REVIEW_TOKEN;
+  if (given) return { token: given, base: relayBase(opts) };
+  return mintToken(opts);
+}
+
+/** `--since 7d` (that long ago) or an ISO time such as 2026-12-01T12:00Z. */
+function timeArg(name: string, input: string): number {
+  const text = input.trim();
+  if (/^\d+(\.\d+)?(ms|s|m|h|d)/i.test(text)) return Date.now() - parseDuration(text);
+  const ms = Date.parse(/^\d{4}-\d{2}-\d{2}T[\d:.]+$/.test(text) ? `${text}Z` : text);
+  if (Number.isNaN(ms)) throw new HotlineError('BAD_INPUT', `--${name} "${input}" is not a time: use an ISO time (2026-12-01T12:00Z) or how long ago (24h, 7d)`);
+  return ms;
+}
+
+function filterQuery(f: FilterOptions): URLSearchParams {
+  if (f.drill && f.real) throw new HotlineError('BAD_INPUT', 'choose --drill or --real, not both');
+  const q = new URLSearchParams();
+  if (f.channel) q.set('channel', f.channel.trim().toUpperCase());
+  if (f.since) q.set('since', String(timeArg('since', f.since)));
+  if (f.until) q.set('until', String(timeArg('until', f.until)));
+  if (f.drill) q.set('drill', 'drill');
+  if (f.real) q.set('drill', 'real');
+  if (f.level) q.set('level', parseLevel(f.level));
+  if (f.drillId) q.set('drillId', f.drillId);
+  if (f.state) {
+    const state = f.state.trim().toUpperCase();
+    if (!stateCodeSchema.safeParse(state).success) throw new HotlineError('BAD_INPUT', `"${f.state}" is not a state code (2–8 capitals, e.g. US, CN)`);
+    q.set('state', state);
+  }
+  return q;
+}
+
+function filterOptions(cmd: Command): Command {
+  return cmd
+    .option('--channel <id>', 'one channel, e.g. CN-US')
+    .option('--since <time>', 'notices accepted at or after: ISO time (2026-12-01T12:00Z) or how long ago (24h, 7d)')
+    .option('--until <time>', 'notices accepted before this time')
+    .option('--drill', 'drill notices only')
+    .option('--real', 'real notices only (no drills)')
+    .option('--drill-id <id>', 'one drill')
+    .option('--level <level>', 'ROUTINE, PRIORITY, IMMEDIATE or FLASH')
+    .option('--state <code>', 'notices sent by or to this state')
+    .option('--relay <url>', 'relay URL (default HOTLINE_RELAY, else the relay this identity joined)')
+    .option('--token <token>', 'reviewer token (default HOTLINE_REVIEW_TOKEN, else minted with this reviewer identity)')
+    .option('--json', 'machine-readable output');
+}
+
+function ms(n: number | null): string {
+  return n === null ? '—' : formatDuration(n);
+}
+
+function share(x: number | null): string {
+  return x === null ? '—' : `${Math.round(x * 1000) / 10}%`;
+}
+
+function outcome(r: TimingRecord): string {
+  if (r.met === true) return 'MET';
+  if (r.met === null) return 'OPEN';
+  return r.ackedAt === null ? 'MISSED (no ack)' : `LATE by ${ms(r.lateByMs)}`;
+}
+
+function table(rows: string[][]): string {
+  const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];
+  return rows.map((r) => r.map((cell, i) => cell.padEnd(widths[i] ?? 0)).join('  ').trimEnd()).join('\n');
+}
+
+function statsRows(title: string, list: readonly TimingStats[]): string[][] {
+  return list.map((s) => [title === 'level' ? s.key : `${title} ${s.key}`, String(s.count), String(s.acked), ms(s.medianMs), ms(s.p95Ms), ms(s.maxMs), share(s.withinDeadline)]);
+}
+
+function aggregatesText(a: TimingAggregates): string {
+  const head = ['', 'notices', 'acked', 'median', 'p95', 'max', 'within deadline'];
+  return table([head, ...statsRows('level', a.byLevel), ...statsRows('ack by', a.byState), ...statsRows('', a.byDrill).map((r) => [String(r[0]).trim().toUpperCase(), ...r.slice(1)]), ['ALL', ...statsRows('', [a.overall])[0]!.slice(1)]]);
+}
+
+function recordsText(records: readonly TimingRecord[]): string {
+  const head = ['notice', 'level', 'route', 'accepted (UTC)', 'delivered', 'acked after', 'deadline (UTC)', 'result', 'drill'];
+  const rows = records.map((r) => [
+    shortId(r.id),
+    r.level,
+    `${r.fromState}→${r.toState}`,
+    utc(r.acceptedAt),
+    r.deliveredAt === null ? '—' : `+${ms(r.deliveredAt - r.acceptedAt)} (${r.deliveredTo})`,
+    ms(r.timeToAckMs),
+    utc(r.ackDeadline),
+    outcome(r),
+    r.drill ? `DRILL ${r.drill.drillId}` : '',
+  ]);
+  return table([head, ...rows]);
+}
+
+const csvColumns = [
+  'id', 'channel', 'fromState', 'toState', 'level', 'drillId', 'inject', 'from', 'sentAt', 'acceptedAt', 'clockSkewMs', 'deliveredAt', 'deliveredTo',
+  'ackedAt', 'ackId', 'ackedBy', 'ackDeadline', 'met', 'lateByMs', 'timeToAckMs', 'raises', 'escalationsFired',
+] as const;
+
+function csvCell(v: unknown): string {
+  const s = v === null || v === undefined ? '' : String(v);
+  return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+function csvRow(r: TimingRecord): string {
+  const iso = (n: number | null) => (n === null ? '' : new Date(n).toISOString());
+  const values: Record<(typeof csvColumns)[number], unknown> = {
+    id: r.id, channel: r.channel, fromState: r.fromState, toState: r.toState, level: r.level, drillId: r.drill?.drillId ?? '', inject: r.drill?.inject ?? '',
+    from: r.from, sentAt: iso(r.sentAt), acceptedAt: iso(r.acceptedAt), clockSkewMs: r.clockSkewMs, deliveredAt: iso(r.deliveredAt), deliveredTo: r.deliveredTo,
+    ackedAt: iso(r.ackedAt), ackId: r.ackId, ackedBy: r.ackedBy?.kid ?? '', ackDeadline: iso(r.ackDeadline), met: r.met, lateByMs: r.lateByMs, timeToAckMs: r.timeToAckMs,
+    raises: r.raises.length, escalationsFired: r.escalation.filter((s) => s.firedAt !== null).map((s) => s.action).join(' '),
+  };
+  return csvColumns.map((c) => csvCell(values[c])).join(',');
+}
+
+export function registerReviewCommands(program: Command): void {
+  const review = program.command('review').description('timing records, aggregates and verifiable exports for reviewers (metadata only, never message text)');
+
+  review
+    .command('token')
+    .description('mint a reviewer token (12 h) with the reviewer identity in HOTLINE_HOME, for the dashboard at /review or --token')
+    .option('--relay <url>', 'relay URL (default HOTLINE_RELAY, else the relay this identity joined)')
+    .option('--json', 'machine-readable output')
+    .action(async (opts: ReviewOptions) => {
+      try {
+        const minted = await mintToken(opts);
+        const dashboard = `${minted.base}/review`;
+        output(opts, { token: minted.token, expiresAt: minted.expiresAt, dashboard }, () =>
+          [minted.token, `  reviewer token, valid until ${utc(minted.expiresAt)}; keep it private`, `  dashboard: ${dashboard} (paste the token to sign in)`].join('\n'),
+        );
+      } catch (e) {
+        fail('review token', e, !!opts.json);
+      }
+    });
+
+  filterOptions(
+    review
+      .command('report')
+      .description('timing per notice (delivered, acknowledged, deadline met) and aggregates (median, p95, share within deadline)')
+      .option('--csv', 'every matching record as CSV (one row per notice)')
+      .option('--limit <n>', 'records to show', '50')
+      .option('--offset <n>', 'skip this many records (newest first)', '0')
+      .option('--bucket <hour|day>', 'time series bucket for --json', 'day'),
+  ).action(async (opts: ReviewOptions & FilterOptions & { csv?: boolean; limit: string; offset: string; bucket: string }) => {
+    try {
+      const q = filterQuery(opts);
+      const limit = Number(opts.limit);
+      const offset = Number(opts.offset);
+      if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new HotlineError('BAD_INPUT', '--limit must be 1–1000');
+      if (!Number.isInteger(offset) || offset < 0) throw new HotlineError('BAD_INPUT', '--offset must be 0 or more');
+      if (opts.bucket !== 'hour' && opts.bucket !== 'day') throw new HotlineError('BAD_INPUT', '--bucket must be hour or day');
+      const { token, base } = await reviewToken(opts);
+      const page = async (o: number, l: number) => {
+        const pq = new URLSearchParams(q);
+        pq.set('limit', String(l));
+        pq.set('offset', String(o));
+        return timingRecordsPageSchema.parse(await request(base, 'GET', `/v1/review/records?${pq}`, token));
+      };
+      if (opts.csv) {
+        const lines = [csvColumns.join(',')];
+        for (let o = 0; ; o += 1000) {
+          const p = await page(o, 1000);
+          lines.push(...p.records.map(csvRow));
+          if (o + 1000 >= p.total) break;
+        }
+        process.stdout.write(lines.join('\n') + '\n');
+        return;
+      }
+      const aq = new URLSearchParams(q);
+      aq.set('bucket', opts.bucket);
+      const [records, aggregates] = await Promise.all([page(offset, limit), request(base, 'GET', `/v1/review/aggregates?${aq}`, token).then((a) => timingAggregatesSchema.parse(a))]);
+      output(opts, { aggregates, records }, () =>
+        [
+          `${records.total} notice(s) match; times from the relay's signed receipts, as of ${utc(records.now)}`,
+          '',
+          aggregatesText(aggregates),
+          '',
+          records.records.length ? recordsText(records.records) : 'no notices match',
+          records.total > offset + records.records.length ? `\nshowing ${offset + 1}–${offset + records.records.length} of ${records.total}; use --offset or --csv for the rest` : '',
+        ]
+          .join('\n')
+          .trimEnd(),
+      );
+    } catch (e) {
+      fail('review report', e, !!opts.json);
+    }
+  });
+
+  filterOptions(
+    review
+      .command('export')
+      .description('a bundle of signed metadata (no message text) that `hotline verify` checks offline')
+      .requiredOption('--out <file>', 'where to write the bundle (JSON)'),
+  ).action(async (opts: ReviewOptions & FilterOptions & { out: string }) => {
+    try {
+      const q = filterQuery(opts);
+      const { token, base } = await reviewToken(opts);
+      const bundle = reviewBundleSchema.parse(await request(base, 'GET', `/v1/review/export?${q}`, token));
+      const out = resolve(opts.out);
+      writeFileSync(out, JSON.stringify(bundle, null, 1) + '\n', { mode: 0o600 });
+      const summary = { out, relay: bundle.relay, envelopes: bundle.envelopes.length, events: bundle.audit.events.length, checkpoints: bundle.audit.checkpoints.length, records: bundle.records.length };
+      output(opts, summary, () =>
+        `wrote ${out}: ${summary.records} timing record(s), ${summary.envelopes} signed envelope(s) without bodies, ${summary.events} audit event(s), ${summary.checkpoints} checkpoint(s)\n  check it anywhere with: hotline verify ${opts.out} --relay-key ${bundle.relay}`,
+      );
+    } catch (e) {
+      fail('review export', e, !!opts.json);
+    }
+  });
+
+  program
+    .command('verify')
+    .description('check an export bundle offline: every signature, receipt, audit-chain link, checkpoint and timing figure')
+    .argument('<file>', 'the bundle written by hotline review export')
+    .option('--relay-key <kid>', "pin the relay's key id (compare its fingerprint with the operator); otherwise the bundle's own is used")
+    .option('--json', 'machine-readable output')
+    .action(async (file: string, opts: { relayKey?: string; json?: boolean }) => {
+      try {
+        await initCrypto();
+        if (opts.relayKey !== undefined && !keyIdSchema.safeParse(opts.relayKey.trim()).success) throw new HotlineError('BAD_INPUT', '--relay-key must be a key id (43 base64url characters)');
+        let text: string;
+        try {
+          text = readFileSync(file, 'utf8');
+        } catch (cause) {
+          throw new HotlineError('NOT_FOUND', `cannot read ${file}`, { cause });
+        }
+        let value: unknown;
+        try {
+          value = JSON.parse(text);
+        } catch (cause) {
+          throw new HotlineError('BAD_SCHEMA', `${file} is not JSON: the bundle is damaged`, { cause });
+        }
+        const summary = verifyReviewBundle(value, opts.relayKey === undefined ? {} : { relayKid: opts.relayKey.trim() });
+        output(opts, { ok: true, ...summary }, () =>
+          [
+            `OK ${file}: every check passed`,
+            `  relay ${summary.relay}${summary.relayPinned ? ' (pinned)' : ' (NOT pinned: pass --relay-key to be sure it is the relay you trust)'}`,
+            `  ${summary.envelopes} envelope signature(s) and relay receipt(s)`,
+            `  audit chain of ${summary.events} event(s), ${summary.checkpoints} signed checkpoint(s), signed through event ${summary.signedThrough} of ${summary.lastSeq}`,
+            `  ${summary.records} timing record(s) recomputed from signed receipts`,
+          ].join('\n'),
+        );
+      } catch (e) {
+        fail('verify', e, !!opts.json);
+      }
+    });
+}

@@ -1,0 +1,130 @@
+// Reviewer HTTP: /v1/review/* (token, records, aggregates, export: metadata and timing only, never bodies) and the /review dashboard with its vendored uPlot.
+import express, { type Request, type Router } from 'express';
+import Database from 'better-sqlite3';
+import { createRequire } from 'node:module';
+import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { contentQueryPattern, HotlineError, reviewQuerySchema, type ReviewQuery, type TimingFilter } from '../shared/index.ts';
+import type { AuditLog } from './audit-log.ts';
+import type { Clock } from './clock.ts';
+import { buildReviewBundle } from './review-export.ts';
+import { ReviewTokens } from './review-tokens.ts';
+import type { RelayStore } from './store.ts';
+import { prepareTimingIndexes, timingAggregates, timingRecords } from './timing-records.ts';
+
+export interface ReviewDeps {
+  /** A read-only connection to the relay database. */
+  readonly db: Database.Database;
+  readonly tokens: ReviewTokens;
+  readonly clock: Clock;
+  readonly relayKid: string;
+  /** Signs a checkpoint over the current audit head, so an export is signed to its last event. */
+  checkpoint(): void;
+}
+
+export interface ReviewService {
+  readonly deps: ReviewDeps;
+  close(): void;
+}
+
+/**
+ * Sets up reviewing at relay start: the review indexes (on the writable store), a second, read-only connection for the
+ * review queries, the token registry, and the aggregate columns loaded once (so the first dashboard call is fast).
+ */
+export function openReviewService(opts: { dbPath: string; store: RelayStore; audit: AuditLog; clock: Clock; relayKid: string }): ReviewService {
+  prepareTimingIndexes(opts.store.db);
+  const db = new Database(opts.dbPath, { readonly: true, fileMustExist: true });
+  timingAggregates(db, {}, opts.clock.now());
+  const deps: ReviewDeps = {
+    db,
+    tokens: new ReviewTokens(opts.store, opts.audit, opts.clock, opts.relayKid),
+    clock: opts.clock,
+    relayKid: opts.relayKid,
+    checkpoint: () => opts.audit.checkpointIfDue(true),
+  };
+  return { deps, close: () => db.close() };
+}
+
+function bearer(req: Request): string | undefined {
+  const header = req.get('authorization');
+  return header?.startsWith('Bearer ') ? header.slice(7).trim() : undefined;
+}
+
+const knownQueryNames = new Set(Object.keys(reviewQuerySchema.shape));
+
+/** Parses the query string; a parameter that asks for message content (by name or value) is refused with FORBIDDEN before anything else. */
+function reviewQuery(req: Request): ReviewQuery {
+  const raw = req.query as Record<string, unknown>;
+  for (const [name, value] of Object.entries(raw)) {
+    if (knownQueryNames.has(name)) continue;
+    if (contentQueryPattern.test(name) || (typeof value === 'string' && contentQueryPattern.test(value))) {
+      throw new HotlineError('FORBIDDEN', `reviewers see metadata and timing only; "${name.slice(0, 40)}" asks for message content`);
+    }
+  }
+  for (const [name, value] of Object.entries(raw)) {
+    if (typeof value !== 'string') throw new HotlineError('BAD_INPUT', `query parameter ${name.slice(0, 40)} must be given once`);
+  }
+  return reviewQuerySchema.parse(raw);
+}
+
+function filterOf(q: ReviewQuery): TimingFilter {
+  return { channel: q.channel, since: q.since, until: q.until, drill: q.drill, level: q.level, drillId: q.drillId, state: q.state };
+}
+
+/** /v1/review: POST /token is open (the signed request is the credential); everything else needs a reviewer bearer token. */
+export function createReviewRouter(deps: ReviewDeps): Router {
+  const router = express.Router();
+  const json = express.json({ limit: '4kb' });
+  router.post('/token', json, (req, res) => {
+    res.status(201).json(deps.tokens.mintForReviewer(req.body));
+  });
+  router.use((req, res, next) => {
+    res.set('cache-control', 'no-store');
+    res.locals.grant = deps.tokens.check(bearer(req));
+    next();
+  });
+  router.get('/session', (_req, res) => {
+    res.json({ ...(res.locals.grant as object), relay: deps.relayKid, now: deps.clock.now() });
+  });
+  router.get('/records', (req, res) => {
+    const q = reviewQuery(req);
+    res.json(timingRecords(deps.db, filterOf(q), deps.clock.now(), { limit: q.limit, offset: q.offset }));
+  });
+  router.get('/aggregates', (req, res) => {
+    const q = reviewQuery(req);
+    res.json(timingAggregates(deps.db, filterOf(q), deps.clock.now(), q.bucket));
+  });
+  router.get('/export', (req, res) => {
+    const q = reviewQuery(req);
+    deps.checkpoint();
+    const now = deps.clock.now();
+    const bundle = buildReviewBundle(deps.db, filterOf(q), now, deps.relayKid);
+    res.set('content-disposition', `attachment; filename="hotline-review-${new Date(now).toISOString().slice(0, 10)}.json"`);
+    res.json(bundle);
+  });
+  router.use((req, _res, next) => {
+    if (contentQueryPattern.test(req.path)) next(new HotlineError('FORBIDDEN', 'reviewers see metadata and timing only; message content is never served'));
+    else next(new HotlineError('NOT_FOUND', 'no such review endpoint'));
+  });
+  return router;
+}
+
+const publicDir = fileURLToPath(new URL('./public/review/', import.meta.url));
+const uplotDir = dirname(createRequire(import.meta.url).resolve('uplot'));
+
+/** The dashboard: static HTML, JS and CSS, uPlot served from node_modules (no CDN), a strict content security policy. */
+export function createDashboardRouter(): Router {
+  const router = express.Router();
+  router.use((_req, res, next) => {
+    res.set(
+      'content-security-policy',
+      "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+    );
+    res.set('x-content-type-options', 'nosniff');
+    res.set('referrer-policy', 'no-referrer');
+    next();
+  });
+  router.use('/vendor', express.static(uplotDir, { index: false }));
+  router.use(express.static(publicDir, { index: 'index.html' }));
+  return router;
+}

@@ -1,0 +1,214 @@
+// Offline verification of a reviewer's export bundle: signatures, receipts, the audit chain, and every timing figure recomputed from signed data.
+import { verifyAuditChain, type ChainVerification } from './audit.ts';
+import { canonicalJson } from './canonical.ts';
+import { checkEnvelopeRules, digestFromParts, verifySignedParts } from './envelope.ts';
+import { HotlineError } from './errors.ts';
+import { escalationAuditType } from './escalation.ts';
+import { verifyReceipt } from './receipt.ts';
+import { REVIEW_BUNDLE_FORMAT, reviewBundleSchema, type BundleEnvelope, type ReviewBundle, type TimingRecord } from './review.ts';
+import type { AuditEvent } from './schemas.ts';
+
+export interface BundleVerification {
+  readonly relay: string;
+  /** True when the caller pinned the relay key and the bundle matched it. */
+  readonly relayPinned: boolean;
+  readonly envelopes: number;
+  readonly events: number;
+  readonly checkpoints: number;
+  /** Highest audit seq covered by a signed checkpoint. */
+  readonly signedThrough: number;
+  readonly lastSeq: number;
+  readonly records: number;
+  readonly generatedAt: number;
+}
+
+function fail(message: string): never {
+  throw new HotlineError('BAD_SIGNATURE', message);
+}
+
+function same(a: unknown, b: unknown): boolean {
+  return canonicalJson(a ?? null) === canonicalJson(b ?? null);
+}
+
+/** Parses a bundle from outside; throws BAD_SCHEMA naming the first problem. */
+export function parseReviewBundle(value: unknown): ReviewBundle {
+  if (typeof value === 'object' && value !== null && 'format' in value && value.format !== REVIEW_BUNDLE_FORMAT) {
+    throw new HotlineError('BAD_SCHEMA', `not a Hotline review bundle (format ${String(value.format)}; expected ${REVIEW_BUNDLE_FORMAT})`);
+  }
+  const parsed = reviewBundleSchema.safeParse(value);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new HotlineError('BAD_SCHEMA', `bundle is malformed at ${issue ? `${issue.path.join('.') || 'top level'}: ${issue.message}` : 'top level'}`);
+  }
+  return parsed.data;
+}
+
+function checkEnvelope(e: BundleEnvelope, relay: string, events: ReadonlyMap<number, AuditEvent>): void {
+  const id = e.header.id;
+  try {
+    checkEnvelopeRules(e.header, e.recipients);
+    verifySignedParts(e.header, e.recipients, e.bodyHash, e.sig);
+  } catch (cause) {
+    fail(`envelope ${id}: sender signature does not verify (${cause instanceof Error ? cause.message : String(cause)})`);
+  }
+  try {
+    verifyReceipt(e.receipt, relay);
+  } catch {
+    fail(`envelope ${id}: relay receipt signature does not verify`);
+  }
+  if (e.receipt.id !== id) fail(`envelope ${id}: its receipt names another envelope (${e.receipt.id})`);
+  const hash = digestFromParts(e.header, e.recipients, e.bodyHash, e.sig);
+  if (e.receipt.hash !== hash) fail(`envelope ${id}: receipt hash does not match the envelope`);
+  const event = events.get(e.receipt.auditSeq);
+  if (!event) fail(`envelope ${id}: audit event ${e.receipt.auditSeq} named by its receipt is not in the bundle`);
+  if (event.type !== `envelope.${e.header.kind}` || event.data.id !== id || event.data.hash !== hash) {
+    fail(`envelope ${id}: audit event ${event.seq} does not record this envelope (it names ${String(event.data.id)})`);
+  }
+  if (event.at !== e.receipt.acceptedAt || (event.data.ackDeadline ?? null) !== e.receipt.ackDeadline) {
+    fail(`envelope ${id}: audit event ${event.seq} disagrees with the receipt on acceptance time or deadline`);
+  }
+}
+
+/** The signed facts of one thread, as found among the bundle's envelopes. */
+interface Thread {
+  readonly notice: BundleEnvelope;
+  readonly raises: BundleEnvelope[];
+  readonly firstAck: BundleEnvelope | null;
+  readonly receipts: BundleEnvelope[];
+}
+
+/** Envelopes referencing each id (by their first ref), in audit order. */
+type Referrers = ReadonlyMap<string, readonly BundleEnvelope[]>;
+
+function threadOf(notice: BundleEnvelope, referrers: Referrers): Thread {
+  const raises: BundleEnvelope[] = [];
+  const answers: BundleEnvelope[] = [];
+  const queue = [notice.header.id];
+  for (let id = queue.shift(); id !== undefined; id = queue.shift()) {
+    for (const e of referrers.get(id) ?? []) {
+      if (e.header.kind === 'raise' && e.header.fromState === notice.header.fromState) {
+        raises.push(e);
+        queue.push(e.header.id);
+      } else answers.push(e);
+    }
+  }
+  const bySeq = (a: BundleEnvelope, b: BundleEnvelope) => a.receipt.auditSeq - b.receipt.auditSeq;
+  raises.sort(bySeq);
+  answers.sort(bySeq);
+  const fromRecipient = answers.filter((e) => e.header.fromState === notice.header.toState);
+  return {
+    notice,
+    raises,
+    firstAck: fromRecipient.find((e) => e.header.kind === 'ack') ?? null,
+    receipts: fromRecipient.filter((e) => e.header.kind === 'receipt' && e.header.refs[0] === notice.header.id),
+  };
+}
+
+function checkRecord(r: TimingRecord, byId: ReadonlyMap<string, BundleEnvelope>, referrers: Referrers, events: ReadonlyMap<number, AuditEvent>, generatedAt: number): void {
+  const where = `timing record ${r.id}`;
+  const notice = byId.get(r.id);
+  if (!notice || notice.header.kind !== 'notice') fail(`${where}: the notice is not among the bundle's signed envelopes`);
+  const h = notice.header;
+  const mismatch = (field: string, shown: unknown, signed: unknown): never =>
+    fail(`${where}: ${field} ${JSON.stringify(shown)} does not match the signed data (${JSON.stringify(signed)})`);
+  if (r.channel !== h.channel) mismatch('channel', r.channel, h.channel);
+  if (r.fromState !== h.fromState) mismatch('fromState', r.fromState, h.fromState);
+  if (r.toState !== h.toState) mismatch('toState', r.toState, h.toState);
+  if (r.level !== h.level) mismatch('level', r.level, h.level);
+  if (!same(r.drill, h.drill)) mismatch('drill', r.drill, h.drill);
+  if (r.from !== h.from) mismatch('from', r.from, h.from);
+  if (r.sentAt !== h.createdAt) mismatch('sentAt', r.sentAt, h.createdAt);
+  if (r.acceptedAt !== notice.receipt.acceptedAt) mismatch('acceptedAt', r.acceptedAt, notice.receipt.acceptedAt);
+  if (r.clockSkewMs !== notice.receipt.acceptedAt - h.createdAt) mismatch('clockSkewMs', r.clockSkewMs, notice.receipt.acceptedAt - h.createdAt);
+
+  const t = threadOf(notice, referrers);
+  const raises = t.raises.map((e) => ({ id: e.header.id, level: e.header.level, acceptedAt: e.receipt.acceptedAt, ackDeadline: e.receipt.ackDeadline }));
+  if (!same(r.raises, raises)) mismatch('raises', r.raises, raises);
+
+  const deliveredAt = t.receipts.length ? Math.min(...t.receipts.map((e) => e.receipt.acceptedAt)) : null;
+  const deliveredTo = new Set(t.receipts.map((e) => e.header.from)).size;
+  if (r.deliveredAt !== deliveredAt) mismatch('deliveredAt', r.deliveredAt, deliveredAt);
+  if (r.deliveredTo !== deliveredTo) mismatch('deliveredTo', r.deliveredTo, deliveredTo);
+
+  const ack = t.firstAck;
+  const ackSeq = ack?.receipt.auditSeq ?? Infinity;
+  // The relay judges the first ack against the latest deadline of the thread accepted before it.
+  const judged = [notice, ...t.raises].filter((e) => e.receipt.auditSeq < ackSeq).pop() ?? notice;
+  const deadline = judged.receipt.ackDeadline;
+  if (deadline === null) fail(`${where}: the notice's receipt carries no acknowledgement deadline`);
+  if (r.ackDeadline !== deadline) mismatch('ackDeadline', r.ackDeadline, deadline);
+  if ((r.ackId ?? null) !== (ack?.header.id ?? null)) mismatch('ackId', r.ackId, ack?.header.id ?? null);
+  if (ack) {
+    const ackedAt = ack.receipt.acceptedAt;
+    if (r.ackedAt !== ackedAt) mismatch('ackedAt', r.ackedAt, ackedAt);
+    if (r.ackedBy?.kid !== ack.header.from) mismatch('ackedBy', r.ackedBy?.kid ?? null, ack.header.from);
+    if (r.timeToAckMs !== ackedAt - r.acceptedAt) mismatch('timeToAckMs', r.timeToAckMs, ackedAt - notice.receipt.acceptedAt);
+    if (r.met !== ackedAt <= deadline) mismatch('met', r.met, ackedAt <= deadline);
+    if (r.lateByMs !== Math.max(0, ackedAt - deadline)) mismatch('lateByMs', r.lateByMs, Math.max(0, ackedAt - deadline));
+  } else {
+    if (r.ackedAt !== null || r.ackedBy !== null) mismatch('ackedAt', r.ackedAt, null);
+    if (r.timeToAckMs !== null) mismatch('timeToAckMs', r.timeToAckMs, null);
+    if (r.lateByMs !== null) mismatch('lateByMs', r.lateByMs, null);
+    const due = generatedAt > deadline;
+    if (r.met !== (due ? false : null)) mismatch('met', r.met, due ? false : null);
+  }
+
+  const thread = new Set([r.id, ...raises.map((x) => x.id)]);
+  for (const s of r.escalation) {
+    if (!thread.has(s.id)) fail(`${where}: escalation step ${s.step} belongs to ${s.id}, not to this thread`);
+    if (s.firedAt === null) continue;
+    const event = s.auditSeq === null ? undefined : events.get(s.auditSeq);
+    if (!event || event.type !== escalationAuditType(s.action) || event.at !== s.firedAt || event.data.id !== s.id || event.data.due !== s.due) {
+      fail(`${where}: escalation step ${s.action} fired at ${s.firedAt} is not backed by its audit event ${s.auditSeq ?? '(none)'}`);
+    }
+  }
+}
+
+/**
+ * Verifies a bundle using nothing but its own content (and `relayKid` when the caller pins the relay key):
+ * the audit chain and checkpoints, every envelope signature, every relay receipt (signature, hash, audit event), and
+ * every timing figure of the records section recomputed from the signed receipts. Throws HotlineError
+ * (BAD_SCHEMA or BAD_SIGNATURE) naming the first failure.
+ */
+export function verifyReviewBundle(input: unknown, options: { readonly relayKid?: string } = {}): BundleVerification {
+  const bundle = parseReviewBundle(input);
+  if (options.relayKid !== undefined && bundle.relay !== options.relayKid) {
+    fail(`bundle is from relay ${bundle.relay}, not the pinned relay ${options.relayKid}`);
+  }
+  const { events, checkpoints } = bundle.audit;
+  if (events.length === 0 || events[0]?.seq !== 1) fail('the audit log in the bundle does not start at event 1');
+  if (checkpoints.length === 0) fail('the bundle has no signed audit checkpoint');
+  let chain: ChainVerification;
+  try {
+    chain = verifyAuditChain(events, checkpoints, bundle.relay);
+  } catch (cause) {
+    fail(cause instanceof Error ? cause.message : String(cause));
+  }
+  const bySeqEvent = new Map(events.map((e) => [e.seq, e]));
+  const byId = new Map<string, BundleEnvelope>();
+  for (const e of bundle.envelopes) {
+    if (byId.has(e.header.id)) fail(`envelope ${e.header.id} appears twice`);
+    checkEnvelope(e, bundle.relay, bySeqEvent);
+    byId.set(e.header.id, e);
+  }
+  const referrers = new Map<string, BundleEnvelope[]>();
+  for (const e of bundle.envelopes) {
+    const ref = e.header.refs[0];
+    if (ref === undefined) continue;
+    const list = referrers.get(ref);
+    if (list) list.push(e);
+    else referrers.set(ref, [e]);
+  }
+  for (const r of bundle.records) checkRecord(r, byId, referrers, bySeqEvent, bundle.generatedAt);
+  return {
+    relay: bundle.relay,
+    relayPinned: options.relayKid !== undefined,
+    envelopes: bundle.envelopes.length,
+    events: chain.events,
+    checkpoints: chain.checkpoints,
+    signedThrough: chain.signedThrough,
+    lastSeq: chain.lastSeq,
+    records: bundle.records.length,
+    generatedAt: bundle.generatedAt,
+  };
+}

@@ -1,0 +1,425 @@
+// Reviewer API: timing records and aggregates against hand-computed figures (manual clock), the export, and every refusal (tokens, roles, bodies).
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  createIdentity,
+  initCrypto,
+  signCheckpoint,
+  REVIEW_TOKEN_CTX,
+  reviewBundleSchema,
+  signStatement,
+  timingAggregatesSchema,
+  timingRecordsPageSchema,
+  verifyReviewBundle,
+  type Envelope,
+  type EnvelopeHeader,
+  type Identity,
+  type RelayMessage,
+  type RelayReceipt,
+  type ReviewBundle,
+  type TimingAggregates,
+  type TimingRecord,
+  type TimingRecordsPage,
+  type TimingStats,
+} from '../../shared/index.ts';
+import { ManualClock, passTimeTo } from '../helpers/manual-clock.ts';
+import { RawPeer } from '../helpers/raw-peer.ts';
+import { adminCall, startTestRelay, type TestRelay } from '../helpers/relay.ts';
+
+const FLASH = 60_000;
+const IMMEDIATE = 120_000;
+const PRIORITY = 4 * 3600_000;
+const SKEW = 250;
+
+let clock: ManualClock;
+let relay: TestRelay;
+let us: RawPeer;
+let cn: RawPeer;
+let cn2: RawPeer;
+let reviewer: RawPeer;
+let t0: number;
+let token: string;
+const ids: Record<string, string> = {};
+const bodies: string[] = [];
+
+async function ticks(): Promise<void> {
+  for (let i = 0; i < 3; i++) await new Promise((resolve) => setImmediate(resolve));
+}
+
+async function at(offset: number): Promise<void> {
+  await passTimeTo(clock, t0 + offset, ticks);
+}
+
+async function submit(peer: RawPeer, to: RawPeer[], header: Partial<Omit<EnvelopeHeader, 'v' | 'from'>>): Promise<{ env: Envelope; receipt: RelayReceipt }> {
+  const env = peer.envelope(to, { createdAt: clock.now() - SKEW, ...header });
+  bodies.push(env.body);
+  const reply = await peer.submit(env);
+  if (reply.type !== 'accepted') throw new Error(`refused: ${JSON.stringify(reply)}`);
+  await ticks();
+  return { env, receipt: reply.receipt };
+}
+
+const notice = (from: RawPeer, to: RawPeer[], level: EnvelopeHeader['level'], extra: Partial<EnvelopeHeader> = {}) => submit(from, to, { level, ...extra });
+const answer = (from: RawPeer, to: RawPeer, kind: 'ack' | 'receipt', ref: string, drill: EnvelopeHeader['drill'] = null) =>
+  submit(from, [to], { kind, level: null, refs: [ref], toState: to.state, drill });
+
+async function http(method: 'GET' | 'POST', path: string, opts: { token?: string; body?: unknown } = {}): Promise<{ status: number; json: Record<string, unknown>; text: string }> {
+  const res = await fetch(`${relay.httpUrl}${path}`, {
+    method,
+    headers: { ...(opts.token ? { authorization: `Bearer ${opts.token}` } : {}), 'content-type': 'application/json' },
+    body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
+  });
+  const text = await res.text();
+  return { status: res.status, json: JSON.parse(text) as Record<string, unknown>, text };
+}
+
+function tokenRequest(identity: Identity, atMs = clock.now(), signer: Identity = identity) {
+  return { kid: identity.kid, at: atMs, sig: signStatement(signer, REVIEW_TOKEN_CTX, { kid: identity.kid, at: atMs, relay: relay.identity.kid }) };
+}
+
+async function records(query = ''): Promise<TimingRecordsPage> {
+  const r = await http('GET', `/v1/review/records${query}`, { token });
+  expect(r.status).toBe(200);
+  return timingRecordsPageSchema.parse(r.json);
+}
+
+async function aggregates(query = ''): Promise<TimingAggregates> {
+  const r = await http('GET', `/v1/review/aggregates${query}`, { token });
+  expect(r.status).toBe(200);
+  return timingAggregatesSchema.parse(r.json);
+}
+
+function record(page: TimingRecordsPage, name: string): TimingRecord {
+  const found = page.records.find((r) => r.id === ids[name]);
+  if (!found) throw new Error(`no record for ${name}`);
+  return found;
+}
+
+function group(list: TimingStats[], key: string): TimingStats {
+  const found = list.find((s) => s.key === key);
+  if (!found) throw new Error(`no group ${key}`);
+  return found;
+}
+
+beforeAll(async () => {
+  await initCrypto();
+  clock = new ManualClock(Date.now() + 60_000);
+  relay = await startTestRelay({ clock });
+  await adminCall(relay, 'POST', '/channels', { a: 'CN', b: 'US', deadlines: { FLASH, IMMEDIATE } });
+  us = await RawPeer.enrol(relay, 'US', 'poc', 'US duty officer');
+  cn = await RawPeer.enrol(relay, 'CN', 'poc', 'CN duty officer');
+  cn2 = await RawPeer.enrol(relay, 'CN', 'poc', 'CN night officer');
+  reviewer = await RawPeer.enrol(relay, 'US', 'reviewer', 'Treaty reviewer');
+  for (const p of [us, cn, cn2]) expect((await p.connect(relay.url)).type).toBe('welcome');
+  t0 = clock.now();
+
+  // A: FLASH, delivered to both CN devices, acked after 20 s (met).
+  const a = await notice(us, [cn, cn2], 'FLASH');
+  ids.A = a.env.header.id;
+  // B: IMMEDIATE, acked 20 s after its 120 s deadline (late; the overdue step fires, the later ones are cancelled).
+  await at(1_000);
+  await answer(cn, us, 'receipt', ids.A);
+  await at(3_000);
+  await answer(cn2, us, 'receipt', ids.A);
+  await at(5_000);
+  ids.B = (await notice(us, [cn, cn2], 'IMMEDIATE')).env.header.id;
+  // C: FLASH, never acked (due at 70 s).
+  await at(10_000);
+  ids.C = (await notice(us, [cn, cn2], 'FLASH')).env.header.id;
+  // D: a drill, acked after 5 s.
+  await at(15_000);
+  const drill = { drillId: 'ex-1', inject: 1 };
+  ids.D = (await notice(us, [cn, cn2], 'FLASH', { drill })).env.header.id;
+  await at(20_000);
+  await answer(cn, us, 'ack', ids.A);
+  await answer(cn, us, 'ack', ids.D, drill);
+  // E: PRIORITY raised to FLASH after 10 s; acked 25 s after the raise's deadline (judged against the raise).
+  await at(30_000);
+  ids.E = (await notice(us, [cn, cn2], 'PRIORITY')).env.header.id;
+  await at(40_000);
+  ids.E_raise = (await submit(us, [cn, cn2], { kind: 'raise', level: 'FLASH', refs: [ids.E as string] })).env.header.id;
+  // F: the other direction, CN → US, acked after 2 s.
+  await at(50_000);
+  ids.F = (await notice(cn, [us], 'FLASH')).env.header.id;
+  await at(52_000);
+  await answer(us, cn, 'ack', ids.F);
+  await at(125_000);
+  await answer(cn2, us, 'ack', ids.E_raise);
+  await at(145_000);
+  await answer(cn, us, 'ack', ids.B);
+  // G: PRIORITY, open and not yet due at the end.
+  await at(170_000);
+  ids.G = (await notice(us, [cn, cn2], 'PRIORITY')).env.header.id;
+  await at(200_000);
+  const minted = await http('POST', '/v1/review/token', { body: tokenRequest(reviewer.identity) });
+  expect(minted.status).toBe(201);
+  token = minted.json.token as string;
+}, 60_000);
+
+afterAll(async () => {
+  for (const p of [us, cn, cn2]) p?.close();
+  await relay?.dispose();
+});
+
+describe('timing records', () => {
+  it('lists every notice newest first with the total, and pages on the server', async () => {
+    const page = await records();
+    expect(page.total).toBe(7);
+    expect(page.now).toBe(t0 + 200_000);
+    expect(page.records.map((r) => r.id)).toEqual(['G', 'F', 'E', 'D', 'C', 'B', 'A'].map((k) => ids[k]));
+    const second = await records('?limit=2&offset=2');
+    expect(second).toMatchObject({ total: 7, limit: 2, offset: 2 });
+    expect(second.records.map((r) => r.id)).toEqual([ids.E, ids.D]);
+  });
+
+  it('times a notice acknowledged in time: delivered, acked, who acked, met, skew, cancelled steps', async () => {
+    const a = record(await records(), 'A');
+    expect(a).toMatchObject({
+      kind: 'notice',
+      channel: 'CN-US',
+      fromState: 'US',
+      toState: 'CN',
+      level: 'FLASH',
+      drill: null,
+      from: us.identity.kid,
+      fromName: 'US duty officer',
+      acceptedAt: t0,
+      sentAt: t0 - SKEW,
+      clockSkewMs: SKEW,
+      deliveredAt: t0 + 1_000,
+      deliveredTo: 2,
+      ackedAt: t0 + 20_000,
+      ackedBy: { kid: cn.identity.kid, name: 'CN duty officer' },
+      ackDeadline: t0 + FLASH,
+      met: true,
+      lateByMs: 0,
+      timeToAckMs: 20_000,
+      raises: [],
+    });
+    expect(a.escalation.map((s) => [s.action, s.due - t0, s.firedAt, s.cancelledAt])).toEqual([
+      ['overdue', 60_000, null, t0 + 20_000],
+      ['page-alternates', 75_000, null, t0 + 20_000],
+      ['notify-sender', 90_000, null, t0 + 20_000],
+    ]);
+  });
+
+  it('times a late ack: lateByMs from the deadline, the overdue step fired, later steps cancelled', async () => {
+    const b = record(await records(), 'B');
+    expect(b).toMatchObject({ level: 'IMMEDIATE', acceptedAt: t0 + 5_000, ackDeadline: t0 + 125_000, ackedAt: t0 + 145_000, met: false, lateByMs: 20_000, timeToAckMs: 140_000, deliveredTo: 0, deliveredAt: null });
+    expect(b.escalation.map((s) => [s.action, s.firedAt, s.cancelledAt])).toEqual([
+      ['overdue', t0 + 125_000, null],
+      ['page-alternates', null, t0 + 145_000],
+      ['notify-sender', null, t0 + 145_000],
+    ]);
+  });
+
+  it('marks an unacknowledged notice past its deadline as missed, and one not yet due as open', async () => {
+    const page = await records();
+    expect(record(page, 'C')).toMatchObject({ ackedAt: null, ackId: null, ackedBy: null, met: false, lateByMs: null, timeToAckMs: null, ackDeadline: t0 + 70_000 });
+    expect(record(page, 'C').escalation.map((s) => s.firedAt)).toEqual([t0 + 70_000, t0 + 85_000, t0 + 100_000]);
+    expect(record(page, 'G')).toMatchObject({ level: 'PRIORITY', met: null, ackedAt: null, ackDeadline: t0 + 170_000 + PRIORITY });
+  });
+
+  it('judges a raised thread against the raise deadline, as the relay does', async () => {
+    const e = record(await records(), 'E');
+    expect(e).toMatchObject({ level: 'PRIORITY', acceptedAt: t0 + 30_000, ackedAt: t0 + 125_000, ackedBy: { kid: cn2.identity.kid }, ackDeadline: t0 + 100_000, met: false, lateByMs: 25_000, timeToAckMs: 95_000 });
+    expect(e.raises).toEqual([{ id: ids.E_raise, level: 'FLASH', acceptedAt: t0 + 40_000, ackDeadline: t0 + 100_000 }]);
+    const audit = relay.store.auditEvents(1, 10_000).find((ev) => ev.type === 'deadline.late' && ev.data.id === ids.E);
+    expect(audit?.data).toMatchObject({ lateByMs: e.lateByMs, timeToAckMs: e.timeToAckMs, deadline: e.ackDeadline });
+  });
+
+  it('filters by drill, real, level, state, channel and time', async () => {
+    const drills = await records('?drill=drill');
+    expect(drills.records.map((r) => [r.id, r.drill])).toEqual([[ids.D, { drillId: 'ex-1', inject: 1 }]]);
+    expect(record(drills, 'D')).toMatchObject({ timeToAckMs: 5_000, met: true });
+    expect((await records('?drill=real')).total).toBe(6);
+    expect((await records('?drillId=ex-1')).total).toBe(1);
+    expect((await records('?level=flash')).records.map((r) => r.id)).toEqual([ids.F, ids.D, ids.C, ids.A]);
+    expect((await records('?state=US')).total).toBe(7);
+    expect((await records('?channel=CN-US')).total).toBe(7);
+    expect((await records(`?since=${t0 + 10_000}&until=${t0 + 50_000}`)).records.map((r) => r.id)).toEqual([ids.E, ids.D, ids.C]);
+    expect((await records(`?since=${new Date(t0 + 50_000).toISOString()}`)).records.map((r) => r.id)).toEqual([ids.G, ids.F]);
+  });
+});
+
+describe('timing aggregates', () => {
+  it('computes overall count, median, p95, max and share within deadline', async () => {
+    const agg = await aggregates();
+    // Acked: F 2 s, D 5 s, A 20 s, E 95 s, B 140 s; C missed; G open.
+    expect(agg.overall).toEqual({ key: 'all', count: 7, acked: 5, decided: 6, met: 3, medianMs: 20_000, p95Ms: 131_000, maxMs: 140_000, withinDeadline: 0.5 });
+  });
+
+  it('computes figures per level (most urgent first), per recipient state and drill vs real', async () => {
+    const agg = await aggregates();
+    expect(agg.byLevel.map((s) => s.key)).toEqual(['FLASH', 'IMMEDIATE', 'PRIORITY']);
+    expect(group(agg.byLevel, 'FLASH')).toEqual({ key: 'FLASH', count: 4, acked: 3, decided: 4, met: 3, medianMs: 5_000, p95Ms: 18_500, maxMs: 20_000, withinDeadline: 0.75 });
+    expect(group(agg.byLevel, 'IMMEDIATE')).toMatchObject({ count: 1, acked: 1, met: 0, medianMs: 140_000, withinDeadline: 0 });
+    expect(group(agg.byLevel, 'PRIORITY')).toMatchObject({ count: 2, acked: 1, decided: 1, met: 0, medianMs: 95_000, withinDeadline: 0 });
+    expect(group(agg.byState, 'CN')).toMatchObject({ count: 6, acked: 4, decided: 5, met: 2, medianMs: 57_500, withinDeadline: 0.4 });
+    expect(group(agg.byState, 'US')).toMatchObject({ count: 1, acked: 1, met: 1, medianMs: 2_000, withinDeadline: 1 });
+    expect(group(agg.byDrill, 'drill')).toMatchObject({ count: 1, met: 1, medianMs: 5_000 });
+    expect(group(agg.byDrill, 'real')).toMatchObject({ count: 6, acked: 4, decided: 5, met: 2, medianMs: 57_500 });
+  });
+
+  it('gives a time series per bucket and level, and honours filters', async () => {
+    const agg = await aggregates('?bucket=hour&drill=real');
+    expect(agg.series.bucket).toBe('hour');
+    const flash = agg.series.points.filter((p) => p.level === 'FLASH');
+    expect(flash.reduce((n, p) => n + p.count, 0)).toBe(3);
+    expect(agg.overall.count).toBe(6);
+    const none = await aggregates('?channel=CN-RU');
+    expect(none.overall).toMatchObject({ count: 0, medianMs: null, withinDeadline: null });
+  });
+
+  it('catches up with an ack that arrives after the first report', async () => {
+    await answer(cn, us, 'ack', ids.G as string);
+    const agg = await aggregates();
+    expect(agg.overall).toMatchObject({ count: 7, acked: 6, decided: 7 });
+    expect(group(agg.byLevel, 'PRIORITY')).toMatchObject({ acked: 2, met: 1, decided: 2 });
+  });
+});
+
+describe('review export', () => {
+  it('verifies offline, holds no envelope body, and records the notices', async () => {
+    const r = await http('GET', '/v1/review/export', { token });
+    expect(r.status).toBe(200);
+    const bundle = reviewBundleSchema.parse(r.json);
+    for (const body of bodies) expect(r.text).not.toContain(body);
+    expect(bundle.records).toHaveLength(7);
+    expect(bundle.roster.map((m) => m.kid)).toContain(reviewer.identity.kid);
+    const summary = verifyReviewBundle(bundle, { relayKid: relay.identity.kid });
+    expect(summary).toMatchObject({ relay: relay.identity.kid, relayPinned: true, records: 7, signedThrough: summary.lastSeq });
+    expect(summary.envelopes).toBe(bodies.length);
+  });
+});
+
+describe('offline verification of an export', () => {
+  let good: ReviewBundle;
+  const flip = (s: string, at = 10) => s.slice(0, at) + (s[at] === 'A' ? 'B' : 'A') + s.slice(at + 1);
+  const tampered = (change: (b: ReviewBundle) => void): ReviewBundle => {
+    const b = structuredClone(good);
+    change(b);
+    return b;
+  };
+
+  beforeAll(async () => {
+    good = reviewBundleSchema.parse((await http('GET', '/v1/review/export', { token })).json);
+  });
+
+  const cases: [string, (b: ReviewBundle) => void, RegExp][] = [
+    ['envelope header', (b) => void (b.envelopes[0]!.header.createdAt += 1), /envelope .*: sender signature does not verify/],
+    ['envelope recipients', (b) => void (b.envelopes[0]!.recipients[0]!.wrappedKey = flip(b.envelopes[0]!.recipients[0]!.wrappedKey)), /sender signature does not verify/],
+    ['envelope body hash', (b) => void (b.envelopes[2]!.bodyHash = flip(b.envelopes[2]!.bodyHash)), /sender signature does not verify/],
+    ['envelope signature', (b) => void (b.envelopes[3]!.sig = flip(b.envelopes[3]!.sig)), /sender signature does not verify/],
+    ['receipt time', (b) => void (b.envelopes[1]!.receipt.acceptedAt += 1), /relay receipt signature does not verify/],
+    ['receipt signature', (b) => void (b.envelopes[1]!.receipt.sig = flip(b.envelopes[1]!.receipt.sig)), /relay receipt signature does not verify/],
+    ['receipt audit seq', (b) => void (b.envelopes[1]!.receipt.auditSeq += 1), /relay receipt signature does not verify/],
+    ['audit event data', (b) => void (b.audit.events[4]!.data.level = 'ROUTINE'), /audit event 5 was altered/],
+    ['audit event time', (b) => void (b.audit.events[2]!.at += 1), /audit event 3 was altered/],
+    ['audit event link', (b) => void (b.audit.events[6]!.prev = flip(b.audit.events[6]!.prev)), /audit event 7 does not link/],
+    ['checkpoint head', (b) => void (b.audit.checkpoints[0]!.head = flip(b.audit.checkpoints[0]!.head)), /checkpoint \d+ signature does not verify/],
+    ['checkpoint signature', (b) => void (b.audit.checkpoints[0]!.sig = flip(b.audit.checkpoints[0]!.sig)), /checkpoint \d+ signature does not verify/],
+    ['a removed audit event', (b) => void b.audit.events.splice(3, 1), /audit event 4 is missing or out of order/],
+    ['two swapped audit events', (b) => void b.audit.events.splice(4, 2, b.audit.events[5]!, b.audit.events[4]!), /audit event 5 is missing or out of order \(found 6\)/],
+    ['a checkpoint forged with another key', (b) => {
+      const cp = b.audit.checkpoints[0]!;
+      b.audit.checkpoints[0] = signCheckpoint({ kid: cp.relay, keys: createIdentity().keys }, { seq: cp.seq, hash: cp.head }, cp.at);
+    }, /checkpoint \d+ signature does not verify/],
+    ['a checkpoint of another relay', (b) => {
+      const cp = b.audit.checkpoints[0]!;
+      b.audit.checkpoints[0] = signCheckpoint(createIdentity(), { seq: cp.seq, hash: cp.head }, cp.at);
+    }, /checkpoint \d+ is signed by another relay/],
+    ['no checkpoint at all', (b) => void (b.audit.checkpoints = []), /no signed audit checkpoint/],
+    ['an envelope without its audit event', (b) => void b.audit.events.splice(b.audit.events.length - 1, 1, { ...b.audit.events[b.audit.events.length - 1]!, type: 'x' }), /was altered|does not record/],
+    ['timing: acceptedAt', (b) => void (b.records[0]!.acceptedAt += 1), /timing record .*: acceptedAt .* does not match the signed data/],
+    ['timing: ackedAt', (b) => void (b.records.find((r) => r.id === ids.A)!.ackedAt! += 1000), /timing record .*: ackedAt .* does not match/],
+    ['timing: timeToAckMs', (b) => void (b.records.find((r) => r.id === ids.A)!.timeToAckMs! -= 1000), /timing record .*: timeToAckMs .* does not match/],
+    ['timing: met', (b) => void (b.records.find((r) => r.id === ids.B)!.met = true), /timing record .*: met true does not match the signed data \(false\)/],
+    ['timing: lateByMs', (b) => void (b.records.find((r) => r.id === ids.B)!.lateByMs = 0), /timing record .*: lateByMs 0 does not match the signed data \(20000\)/],
+    ['timing: deadline', (b) => void (b.records.find((r) => r.id === ids.E)!.ackDeadline += 60_000), /timing record .*: ackDeadline .* does not match/],
+    ['timing: delivery', (b) => void (b.records.find((r) => r.id === ids.A)!.deliveredTo = 3), /timing record .*: deliveredTo 3 does not match/],
+    ['timing: an escalation step that never fired', (b) => {
+      const s = b.records.find((r) => r.id === ids.A)!.escalation[0]!;
+      s.firedAt = s.due;
+      s.auditSeq = 1;
+    }, /escalation step overdue .* is not backed by its audit event/],
+    ['timing: a removed ack', (b) => void (b.envelopes = b.envelopes.filter((e) => e.header.id !== good.records.find((r) => r.id === ids.A)!.ackId)), /timing record .*: ackId .* does not match/],
+  ];
+
+  it('accepts the untouched bundle', () => {
+    expect(verifyReviewBundle(structuredClone(good)).records).toBe(7);
+  });
+
+  for (const [label, change, pattern] of cases) {
+    it(`detects tampering: ${label}`, () => {
+      expect(() => verifyReviewBundle(tampered(change), { relayKid: relay.identity.kid })).toThrow(pattern);
+    });
+  }
+
+  it('refuses a bundle from another relay than the pinned one, and a malformed one', () => {
+    expect(() => verifyReviewBundle(good, { relayKid: createIdentity().kid })).toThrow(/not the pinned relay/);
+    expect(() => verifyReviewBundle({ ...good, envelopes: 'x' })).toThrow(/bundle is malformed at envelopes/);
+    expect(() => verifyReviewBundle({ ...good, format: 'other' })).toThrow(/not a Hotline review bundle/);
+  });
+});
+
+describe('reviewer authorisation', () => {
+  it('refuses every review route without a token, or with a wrong one', async () => {
+    for (const path of ['/v1/review/records', '/v1/review/aggregates', '/v1/review/export', '/v1/review/session']) {
+      expect((await http('GET', path)).json).toMatchObject({ error: { code: 'UNAUTHORIZED' } });
+      const wrong = await http('GET', path, { token: `${token}x` });
+      expect(wrong.status).toBe(401);
+      expect(wrong.json).toMatchObject({ error: { code: 'UNAUTHORIZED' } });
+    }
+    expect((await http('GET', '/v1/review/records', { token: relay.adminToken })).status).toBe(401);
+  });
+
+  it('refuses a reviewer token to a PoC key, a stale or replayed request, and a request signed by another key', async () => {
+    const poc = await http('POST', '/v1/review/token', { body: tokenRequest(us.identity) });
+    expect(poc.status).toBe(403);
+    expect(poc.json).toMatchObject({ error: { code: 'FORBIDDEN' } });
+    const stale = await http('POST', '/v1/review/token', { body: tokenRequest(reviewer.identity, clock.now() - 3 * 60_000) });
+    expect(stale.json).toMatchObject({ error: { code: 'UNAUTHORIZED' } });
+    const forged = await http('POST', '/v1/review/token', { body: tokenRequest(reviewer.identity, clock.now(), createIdentity()) });
+    expect(forged.json).toMatchObject({ error: { code: 'BAD_SIGNATURE' } });
+    const stranger = createIdentity();
+    expect((await http('POST', '/v1/review/token', { body: tokenRequest(stranger) })).json).toMatchObject({ error: { code: 'UNKNOWN_KEY' } });
+    clock.advance(1);
+    const once = tokenRequest(reviewer.identity);
+    expect((await http('POST', '/v1/review/token', { body: once })).status).toBe(201);
+    expect((await http('POST', '/v1/review/token', { body: once })).json).toMatchObject({ error: { code: 'UNAUTHORIZED' } });
+    expect((await http('POST', '/v1/review/token', { body: { ...once, extra: 1 } })).json).toMatchObject({ error: { code: 'BAD_SCHEMA' } });
+  });
+
+  it('refuses anything that asks for envelope bodies', async () => {
+    const body = await http('GET', `/v1/review/envelopes/${ids.A}/body`, { token });
+    expect(body.status).toBe(403);
+    expect(body.json).toMatchObject({ error: { code: 'FORBIDDEN' } });
+    expect((await http('GET', `/v1/review/envelopes/${ids.A}`, { token })).json).toMatchObject({ error: { code: 'NOT_FOUND' } });
+    for (const q of ['/v1/review/records?include=body', '/v1/review/export?bodies=1', '/v1/review/aggregates?plaintext=yes', '/v1/review/records?content=1']) {
+      const r = await http('GET', q, { token });
+      expect(r.status, q).toBe(403);
+      expect(r.json).toMatchObject({ error: { code: 'FORBIDDEN' } });
+    }
+    expect((await http('GET', '/v1/review/records?colour=blue', { token })).json).toMatchObject({ error: { code: 'BAD_SCHEMA' } });
+    const page = await http('GET', '/v1/review/records?limit=1000', { token });
+    for (const b of bodies) expect(page.text).not.toContain(b);
+  });
+
+  it('lets the admin mint a token, and stops a token whose reviewer key is revoked', async () => {
+    expect((await http('POST', '/v1/admin/review-tokens', { body: {} })).status).toBe(401);
+    const minted = await adminCall<{ token: string; expiresAt: number }>(relay, 'POST', '/review-tokens', { name: 'Audit office', ttlMs: 3_600_000 });
+    expect(minted.expiresAt).toBe(clock.now() + 3_600_000);
+    expect((await http('GET', '/v1/review/session', { token: minted.token })).json).toMatchObject({ kid: null, name: 'Audit office' });
+    const other = await RawPeer.enrol(relay, 'CN', 'reviewer');
+    const mine = await http('POST', '/v1/review/token', { body: tokenRequest(other.identity) });
+    expect((await http('GET', '/v1/review/records', { token: mine.json.token as string })).status).toBe(200);
+    await adminCall(relay, 'POST', '/revoke', { kid: other.identity.kid });
+    expect((await http('GET', '/v1/review/records', { token: mine.json.token as string })).status).toBe(401);
+  });
+
+  it('keeps reviewers off the WebSocket', async () => {
+    const reply = (await reviewer.connect(relay.url)) as RelayMessage;
+    expect(reply).toMatchObject({ type: 'error', code: 'WRONG_ROLE' });
+    reviewer.close();
+  });
+});
