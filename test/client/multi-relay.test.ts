@@ -1,0 +1,89 @@
+import { rmSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { initCrypto, joinResponseSchema, signStatement } from '../../shared/index.ts';
+import { HotlineClient } from '../../client/hotline-client.ts';
+import type { MessageRecord } from '../../client/history.ts';
+import { createKeystore, type Keystore } from '../../client/keystore.ts';
+import type { Profile } from '../../client/profile.ts';
+import { adminCall, startTestRelay, tempDir, type TestRelay } from '../helpers/relay.ts';
+
+// Redundancy: one PoC on two relays run by different operators — sends go to both, receipt is deduped to exactly once.
+let root: string;
+let relays: TestRelay[] = [];
+const clients: HotlineClient[] = [];
+
+async function joinBoth(label: string, state: string): Promise<{ keystore: Keystore; profile: Profile }> {
+  const keystore = createKeystore(`${root}/${label}`, 'pw', `${state} officer`, Date.now());
+  const joined: Profile['relays'] = [];
+  let role: Profile['role'] = null;
+  for (const relay of relays) {
+    const { invite } = await adminCall<{ invite: string }>(relay, 'POST', '/invites', { state });
+    const sig = signStatement(keystore.identity, 'hotline-join-v1', { invite, kid: keystore.identity.kid, name: keystore.name });
+    const res = await fetch(`${relay.httpUrl}/v1/join`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ invite, kid: keystore.identity.kid, name: keystore.name, prekey: keystore.currentPrekey(Date.now()), sig }),
+    });
+    const r = joinResponseSchema.parse(await res.json());
+    role = r.role;
+    joined.push({ url: relay.url, kid: r.relay });
+  }
+  return { keystore, profile: { v: 1, kid: keystore.identity.kid, name: keystore.name, state, role, relays: joined } };
+}
+
+function client(p: { keystore: Keystore; profile: Profile }): HotlineClient {
+  const c = new HotlineClient({ keystore: p.keystore, profile: p.profile, relays: p.profile.relays.map((r) => r.url), reconnect: false });
+  clients.push(c);
+  return c;
+}
+
+function collect(c: HotlineClient): MessageRecord[] {
+  const got: MessageRecord[] = [];
+  c.on('notice', (m) => got.push(m));
+  return got;
+}
+
+const until = async (cond: () => boolean, ms = 5000) => {
+  const end = Date.now() + ms;
+  while (!cond() && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+};
+
+beforeAll(async () => {
+  await initCrypto();
+  root = tempDir('multi-relay');
+  relays = [await startTestRelay(), await startTestRelay()];
+  for (const r of relays) await adminCall(r, 'POST', '/channels', { a: 'US', b: 'CN' });
+});
+
+afterAll(async () => {
+  for (const c of clients) c.close();
+  for (const r of relays) await r.dispose().catch(() => undefined);
+  rmSync(root, { recursive: true, force: true });
+});
+
+describe('HotlineClient with two relays', () => {
+  it('sends to both relays, and the recipient application sees each notice exactly once; with one relay down, the other carries it', async () => {
+    const us = client(await joinBoth('us', 'US'));
+    const cnParts = await joinBoth('cn', 'CN');
+    const cn = client(cnParts);
+    const received = collect(cn);
+    await us.connect();
+    await cn.connect();
+
+    const first = await us.send({ toState: 'CN', level: 'FLASH', text: 'sent through two operators' });
+    expect(first.receipts).toHaveLength(2);
+    expect(new Set(first.receipts.map((r) => r.relay)).size).toBe(2);
+    await until(() => received.length >= 1);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(received.map((m) => m.id)).toEqual([first.id]);
+
+    await relays[0]?.close();
+    await new Promise((r) => setTimeout(r, 100));
+    const second = await us.send({ toState: 'CN', level: 'IMMEDIATE', text: 'one relay is down' });
+    expect(second.receipts).toHaveLength(1);
+    expect(second.receipts[0]?.relay).toBe(relays[1]?.identity.kid);
+    await until(() => received.length >= 2);
+    expect(received.map((m) => m.id)).toEqual([first.id, second.id]);
+    expect(cn.history.list({ kinds: ['notice'] }).map((m) => m.id).sort()).toEqual([first.id, second.id].sort());
+  });
+});
