@@ -48,6 +48,7 @@ export function noticeBlock(m: MessageRecord, names: (kid: string) => string | n
   if (m.kind !== 'ack' && m.kind !== 'receipt') lines.push(`  ${deadlineText(m.ackDeadline)}`);
   if (m.subject) lines.push(`  Subject: ${m.subject}`);
   if (m.text) for (const l of m.text.split('\n')) lines.push(`  ${l}`);
+  if (m.direction === 'in' && (m.kind === 'notice' || m.kind === 'raise')) lines.push(`  → acknowledge: hotline ack ${shortId(m.id)}   reply: hotline reply ${shortId(m.id)} "…"`);
   if (banner) lines.push(banner);
   return lines.join('\n');
 }
