@@ -37,7 +37,7 @@ export function deadlineText(ackDeadline: number | null, now = Date.now()): stri
 }
 
 /** A received or sent notice as a block of lines. */
-export function noticeBlock(m: MessageRecord, names: (kid: string) => string | null): string {
+export function noticeBlock(m: MessageRecord, names: (kid: string) => string | null, ownState: string | null = null): string {
   const lines: string[] = [];
   const banner = drillBanner(m.drill);
   if (banner) lines.push(banner);
@@ -48,7 +48,7 @@ export function noticeBlock(m: MessageRecord, names: (kid: string) => string | n
   if (m.kind !== 'ack' && m.kind !== 'receipt') lines.push(`  ${deadlineText(m.ackDeadline)}`);
   if (m.subject) lines.push(`  Subject: ${m.subject}`);
   if (m.text) for (const l of m.text.split('\n')) lines.push(`  ${l}`);
-  if (m.direction === 'in' && (m.kind === 'notice' || m.kind === 'raise')) lines.push(`  → acknowledge: hotline ack ${shortId(m.id)}   reply: hotline reply ${shortId(m.id)} "…"`);
+  if (m.direction === 'in' && m.toState === ownState && (m.kind === 'notice' || m.kind === 'raise')) lines.push(`  → acknowledge: hotline ack ${shortId(m.id)}   reply: hotline reply ${shortId(m.id)} "…"`);
   if (banner) lines.push(banner);
   return lines.join('\n');
 }

@@ -197,7 +197,7 @@ export function registerMessageCommands(program: Command): void {
           const names = namesOf(client);
           const emit = (json: Record<string, unknown>, human: () => string) => output(opts, json, human);
           client.on('notice', (m) =>
-            emit({ type: m.kind === 'check' ? 'check' : 'notice', ...messageJson(client, m) }, () => noticeBlock(m, names)),
+            emit({ type: m.kind === 'check' ? 'check' : 'notice', ...messageJson(client, m) }, () => noticeBlock(m, names, client.profile.state)),
           );
           client.on('receipt', (r) => emit({ type: 'receipt', ...r }, () => receiptLine(r)));
           client.on('ack', (a) => emit({ type: 'ack', ...a }, () => ackLine(a)));
