@@ -131,6 +131,8 @@ export class HotlineClient extends EventEmitter<HotlineClientEvents> {
   private confirmQueue = new Map<RelayConnection, string[]>();
   private confirmScheduled = false;
   private processedSinceWelcome = new Map<RelayConnection, number>();
+  /** The relay's clock minus this PoC's, measured at the last welcome (0 until one came). */
+  private relayClockOffset = 0;
 
   constructor(private readonly options: HotlineClientOptions) {
     super();
@@ -139,7 +141,8 @@ export class HotlineClient extends EventEmitter<HotlineClientEvents> {
     const pinned = new Map(options.profile.relays.map((r) => [r.url, r.kid]));
     this.connections = options.relays.map((url) => {
       const conn = new RelayConnection({ url, identity: options.keystore.identity, relayKid: pinned.get(url) ?? null, reconnect: options.reconnect });
-      conn.on('welcome', () => {
+      conn.on('welcome', (welcome) => {
+        this.relayClockOffset = welcome.serverTime - this.now();
         this.processedSinceWelcome.set(conn, 0);
         this.emit('connection', { relay: url, up: true, willRetry: false });
         this.publishPrekey(conn).catch((e: unknown) => this.warn(toHotlineError(e)));
@@ -208,10 +211,20 @@ export class HotlineClient extends EventEmitter<HotlineClientEvents> {
     return this.connections.filter((c) => c.ready);
   }
 
+  /**
+   * The time at which prekey validity windows are judged: the relay's clock (authoritative, and the one the relay
+   * checks prekeys against) when this PoC's clock lags behind it, else this PoC's own. Judged on a clock 5 min slow,
+   * every prekey younger than 5 min looked "not yet valid": sending to a PoC that had just joined or rotated failed
+   * with PREKEY_EXPIRED. Envelope createdAt stays on this PoC's own clock, so the skew remains on record.
+   */
+  private prekeyClock(): number {
+    return this.now() + Math.max(0, this.relayClockOffset);
+  }
+
   private async publishPrekey(conn: RelayConnection): Promise<void> {
     const ks = this.options.keystore;
-    ks.rotatePrekeyIfDue(this.now());
-    await conn.request({ type: 'prekey.publish', prekey: ks.currentPrekey(this.now()) });
+    ks.rotatePrekeyIfDue(this.prekeyClock());
+    await conn.request({ type: 'prekey.publish', prekey: ks.currentPrekey(this.prekeyClock()) });
   }
 
   // ---- directory and trust ----
@@ -250,7 +263,7 @@ export class HotlineClient extends EventEmitter<HotlineClientEvents> {
     const active = entries.filter((e) => states.includes(e.state) && !e.revoked && e.kid !== this.identity.kid && e.role !== 'reviewer');
     const changed = active.map((e) => this.history.contact(e.kid)).filter((c): c is ContactRecord => c?.status === 'changed');
     if (changed.length) throw new KeyChangedError(changed);
-    const usable = active.filter((e) => e.prekey !== null && e.prekey.notAfter > this.now());
+    const usable = active.filter((e) => e.prekey !== null && e.prekey.notAfter > this.prekeyClock());
     return usable;
   }
 
@@ -314,7 +327,7 @@ export class HotlineClient extends EventEmitter<HotlineClientEvents> {
         },
         content,
         recipients: recipients.map((r) => ({ kid: r.kid, prekey: r.prekey as NonNullable<DirectoryEntry['prekey']> })),
-        now: createdAt,
+        now: this.prekeyClock(),
       });
       const outcome = await this.submit(envelope);
       if (outcome.receipts.length > 0) {

@@ -11,6 +11,8 @@ export interface DeliverySink {
   readonly state: string;
   /** Sends one text frame; false when the socket is gone. */
   send(frame: string): boolean;
+  /** Bytes written but not yet taken by the network (the reader's backlog). */
+  readonly bufferedAmount: number;
 }
 
 interface InFlight {
@@ -117,6 +119,8 @@ export class DeliveryHub {
   sweep(): void {
     const now = this.clock.now();
     for (const state of this.sinks.values()) {
+      // A reader that has not taken what we sent gets nothing more: resending would only grow its backlog.
+      if (state.sink.bufferedAmount > 0) continue;
       for (const [id, f] of state.inflight) {
         if (now - f.sentAt < this.redeliverAfterMs) continue;
         const rows = this.store.pendingFor(state.sink.kid, f.rowid - 1, 1);

@@ -145,9 +145,10 @@ export async function startRelay(options: RelayOptions = {}): Promise<RunningRel
   const server: Server = createServer(app);
   const wss = new WebSocketServer({ noServer: true, maxPayload: config.limits.maxFrameBytes * 4 });
 
+  const alive = new WeakMap<WebSocket, boolean>();
   server.on('upgrade', (req, socket, head) => {
     const path = (req.url ?? '').split('?')[0];
-    const unauthenticated = [...sessions].filter((s) => !s.authenticated).length;
+    const unauthenticated = [...sessions].filter((s) => !s.authenticated && !s.isClosed).length;
     if (path !== '/v1/ws' || shuttingDown || unauthenticated >= config.limits.maxUnauthenticated) {
       socket.write(`HTTP/1.1 ${shuttingDown || path === '/v1/ws' ? '503 Service Unavailable' : '404 Not Found'}\r\nConnection: close\r\n\r\n`);
       socket.destroy();
@@ -156,6 +157,8 @@ export async function startRelay(options: RelayOptions = {}): Promise<RunningRel
     wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
       const session = new Session(ws, context);
       sessions.add(session);
+      alive.set(ws, true);
+      ws.on('pong', () => alive.set(ws, true));
       ws.on('message', (data: Buffer, isBinary: boolean) => session.onFrame(data, isBinary));
       ws.on('close', () => {
         sessions.delete(session);
@@ -166,6 +169,17 @@ export async function startRelay(options: RelayOptions = {}): Promise<RunningRel
   });
 
   const timers = [
+    // Heartbeat: a peer that has not answered the last ping in 30 s is gone; its socket (and backlog) is dropped.
+    setInterval(() => {
+      for (const ws of wss.clients) {
+        if (alive.get(ws) === false) {
+          ws.terminate();
+          continue;
+        }
+        alive.set(ws, false);
+        ws.ping();
+      }
+    }, 30_000),
     setInterval(() => audit.checkpointIfDue(), Math.min(1000, config.checkpointIntervalMs)),
     setInterval(() => delivery.sweep(), Math.max(250, Math.floor(config.limits.redeliverAfterMs / 3))),
     setInterval(() => metrics.pending.set(store.totalPending()), 5000),
@@ -197,8 +211,8 @@ export async function startRelay(options: RelayOptions = {}): Promise<RunningRel
       // Let the committed writes' replies (receipts) reach their senders before the sockets close.
       await new Promise((resolve) => setImmediate(resolve));
       for (const s of sessions) s.close(errorCodes.SHUTTING_DOWN.close, 'SHUTTING_DOWN');
-      audit.checkpointIfDue(true);
       commits.close();
+      audit.checkpointIfDue(true);
       await new Promise<void>((resolve) => {
         wss.close(() => resolve());
         for (const c of wss.clients) c.terminate();

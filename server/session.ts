@@ -73,6 +73,15 @@ export class Session implements DeliverySink {
     return this.member !== null;
   }
 
+  /** True once the relay or the peer has closed this session (the socket may still be finishing its close handshake). */
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  get bufferedAmount(): number {
+    return this.ws.bufferedAmount;
+  }
+
   send(message: RelayMessage | string): boolean {
     if (this.closed || this.ws.readyState !== this.ws.OPEN) return false;
     this.ws.send(typeof message === 'string' ? message : JSON.stringify(message));
@@ -94,6 +103,8 @@ export class Session implements DeliverySink {
     this.closed = true;
     this.ctx.clock.clearTimer(this.authTimer);
     this.ws.close(code, reason);
+    // ws waits up to 30 s for the peer's close frame; an unauthenticated peer gets one second, then its socket goes.
+    if (!this.member) setTimeout(() => this.ws.terminate(), 1000).unref();
   }
 
   /** Called when the socket is gone, whoever closed it. */

@@ -10,6 +10,8 @@ const PREKEY_CTX = 'hotline-prekey-v1';
 /** Default rotation period and the grace period an old prekey's secret is kept after it. */
 export const PREKEY_VALIDITY_MS = 7 * 24 * 3600 * 1000;
 export const PREKEY_GRACE_MS = 7 * 24 * 3600 * 1000;
+/** How far in the future a prekey's start may be and still count as valid (clock skew between machines). */
+export const PREKEY_CLOCK_SKEW_MS = 10 * 60 * 1000;
 
 export interface PrekeyPair {
   readonly prekey: SignedPrekey;
@@ -42,7 +44,8 @@ export function verifyPrekey(prekey: SignedPrekey, now: number, expectedOwner?: 
   if (!verifyStatement(prekey.owner, sig, PREKEY_CTX, unsigned)) {
     throw new HotlineError('PREKEY_BAD_SIGNATURE');
   }
-  if (now < prekey.notBefore || now > prekey.notAfter) {
+  // A prekey made on a clock running a little ahead is still good: clocks of PoCs and relay are not in lockstep.
+  if (now < prekey.notBefore - PREKEY_CLOCK_SKEW_MS || now > prekey.notAfter) {
     throw new HotlineError('PREKEY_EXPIRED', `prekey valid ${new Date(prekey.notBefore).toISOString()} to ${new Date(prekey.notAfter).toISOString()}`);
   }
 }

@@ -1,0 +1,93 @@
+// PoCs for in-process HotlineClients: a keyfile in a temp HOTLINE_HOME, enrolled with an admin invite and /v1/join exactly as `hotline join` does, and the profile written.
+import { join } from 'node:path';
+import { joinResponseSchema, signStatement, type Role } from '../../shared/index.ts';
+import { HotlineClient } from '../../client/hotline-client.ts';
+import { createKeystore, type Keystore } from '../../client/keystore.ts';
+import { writeProfile, type Profile } from '../../client/profile.ts';
+import { adminCall } from './relay.ts';
+
+/** What a test needs of a relay to enrol on it. */
+export interface EnrolTarget {
+  readonly url: string;
+  readonly httpUrl: string;
+  readonly adminToken: string;
+}
+
+export interface EnrolledPoc {
+  readonly label: string;
+  readonly home: string;
+  readonly passphrase: string;
+  readonly keystore: Keystore;
+  readonly profile: Profile;
+}
+
+export interface EnrolOptions {
+  /** Folder under which HOTLINE_HOME (`root/label`) is created. */
+  readonly root: string;
+  readonly label: string;
+  readonly state: string;
+  readonly role?: Role;
+  readonly name?: string;
+  /** The PoC's clock when its keyfile (and first prekey) is made. */
+  readonly now?: number;
+}
+
+/**
+ * Creates the keyfile (initCrypto must have been awaited), asks the relay's admin API for an invite, joins with a
+ * signature over {invite, kid, name} and the current prekey, and writes profile.json with the pinned relay key.
+ */
+export async function enrolPoc(relay: EnrolTarget, options: EnrolOptions): Promise<EnrolledPoc> {
+  const home = join(options.root, options.label);
+  const passphrase = `passphrase of ${options.label}`;
+  const name = options.name ?? `${options.state} ${options.label}`;
+  const now = options.now ?? Date.now();
+  const keystore = createKeystore(home, passphrase, name, now);
+  const { invite } = await adminCall<{ invite: string }>(relay, 'POST', '/invites', { state: options.state, role: options.role ?? 'poc' });
+  const kid = keystore.identity.kid;
+  const sig = signStatement(keystore.identity, 'hotline-join-v1', { invite, kid, name });
+  const res = await fetch(`${relay.httpUrl}/v1/join`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ invite, kid, name, prekey: keystore.currentPrekey(now), sig }),
+  });
+  const body: unknown = await res.json();
+  if (res.status !== 201) throw new Error(`join of ${options.label} refused: ${res.status} ${JSON.stringify(body)}`);
+  const joined = joinResponseSchema.parse(body);
+  const profile: Profile = { v: 1, kid, name: joined.name, state: joined.state, role: joined.role, relays: [{ url: relay.url, kid: joined.relay }] };
+  writeProfile(home, profile);
+  return { label: options.label, home, passphrase, keystore, profile };
+}
+
+export interface PocClientOptions {
+  /** Relay URL to use instead of the one joined (a proxy in front of it); the joined relay key stays pinned. */
+  readonly via?: string;
+  readonly reconnect?: boolean;
+  /** The PoC's clock (for skew). */
+  readonly now?: () => number;
+}
+
+/** A HotlineClient for an enrolled PoC (not yet connected). */
+export function pocClient(poc: EnrolledPoc, options: PocClientOptions = {}): HotlineClient {
+  const joined = poc.profile.relays[0];
+  if (!joined) throw new Error(`${poc.label} has not joined a relay`);
+  const url = options.via ?? joined.url;
+  const profile: Profile = { ...poc.profile, relays: [{ url, kid: joined.kid }] };
+  return new HotlineClient({ keystore: poc.keystore, profile, relays: [url], reconnect: options.reconnect ?? true, now: options.now });
+}
+
+/** Resolves true once `client` holds a welcomed connection (at once when it does), false after `timeoutMs`. */
+export function whenConnected(client: HotlineClient, timeoutMs: number): Promise<boolean> {
+  if (client.channels.length > 0) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const onConnection = (c: { up: boolean }) => {
+      if (c.up) done(true);
+    };
+    const timer = setTimeout(() => done(false), timeoutMs);
+    function done(up: boolean) {
+      clearTimeout(timer);
+      client.off('connection', onConnection);
+      resolve(up);
+    }
+    client.on('connection', onConnection);
+  });
+}
