@@ -51,7 +51,7 @@ export function relayConfig(overrides: Partial<Omit<RelayConfig, 'limits'>> & { 
     dataDir: './.hotline-relay',
     checkpointEvery: 100,
     checkpointIntervalMs: 10_000,
-    maxBatch: 128,
+    maxBatch: 1_000,
     deadlineWindow: 10_000,
     ...overrides,
     limits: { ...defaultLimits, ...(overrides.limits ?? {}) },
