@@ -1,7 +1,8 @@
 // `hotline admin …`: the relay operator's commands over HTTP with the admin token (invite, channel open, revoke, roster).
 import type { Command } from 'commander';
-import { fingerprint, formatDuration, HotlineError, isErrorCode, parseDeadlineOverride, parseDuration, parseLevel, roles, stateCodeSchema, type Level, type Role } from '../../shared/index.ts';
+import { fingerprint, formatDuration, HotlineError, parseDeadlineOverride, parseDuration, parseLevel, roles, stateCodeSchema, type Level, type Role } from '../../shared/index.ts';
 import { adminToken, fail, httpUrlOf, output, relayUrls } from './context.ts';
+import { relayRequest } from './relay-http.ts';
 import { utc } from './format.ts';
 
 export interface AdminOptions {
@@ -13,23 +14,7 @@ export interface AdminOptions {
 
 export async function adminRequest<T>(opts: AdminOptions, method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
   const base = httpUrlOf(relayUrls(opts.relay, null)[0] as string);
-  const token = adminToken(opts.token, opts.data);
-  let res: Response;
-  try {
-    res = await fetch(`${base}/v1/admin${path}`, {
-      method,
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-  } catch (cause) {
-    throw new HotlineError('RELAY_UNREACHABLE', `cannot reach the relay at ${base}`, { cause });
-  }
-  const json = (await res.json().catch(() => ({}))) as { error?: { code?: string; message?: string } };
-  if (!res.ok) {
-    const code = json.error?.code;
-    throw new HotlineError(isErrorCode(code) ? code : 'INTERNAL', json.error?.message ?? `relay answered HTTP ${res.status}`);
-  }
-  return json as T;
+  return relayRequest<T>(base, method, `/v1/admin${path}`, adminToken(opts.token, opts.data), body);
 }
 
 function state(input: string): string {

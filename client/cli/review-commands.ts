@@ -6,7 +6,6 @@ import {
   formatDuration,
   HotlineError,
   initCrypto,
-  isErrorCode,
   keyIdSchema,
   parseDuration,
   parseLevel,
@@ -23,6 +22,7 @@ import {
   type TimingStats,
 } from '../../shared/index.ts';
 import { readProfile } from '../profile.ts';
+import { relayRequest as request } from './relay-http.ts';
 import { fail, hotlineHome, httpUrlOf, openIdentity, output, relayUrls } from './context.ts';
 import { shortId, utc } from './format.ts';
 
@@ -47,25 +47,6 @@ interface FilterOptions {
 function relayBase(opts: ReviewOptions): string {
   const profile = readProfile(hotlineHome());
   return httpUrlOf(relayUrls(opts.relay, profile)[0] as string);
-}
-
-async function request<T>(base: string, method: 'GET' | 'POST', path: string, token: string | null, body?: unknown): Promise<T> {
-  let res: Response;
-  try {
-    res = await fetch(`${base}${path}`, {
-      method,
-      headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), 'content-type': 'application/json' },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-  } catch (cause) {
-    throw new HotlineError('RELAY_UNREACHABLE', `cannot reach the relay at ${base}`, { cause });
-  }
-  const json = (await res.json().catch(() => ({}))) as { error?: { code?: string; message?: string } };
-  if (!res.ok) {
-    const code = json.error?.code;
-    throw new HotlineError(isErrorCode(code) ? code : 'INTERNAL', json.error?.message ?? `relay answered HTTP ${res.status}`);
-  }
-  return json as T;
 }
 
 /** Mints a token with the reviewer identity in HOTLINE_HOME: a signature over {kid, at, relay} the relay checks against its roster. */

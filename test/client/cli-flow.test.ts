@@ -2,7 +2,7 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CliProcess, hotline, hotlineJson, startRelayProcess, type CliEnv } from '../helpers/cli.ts';
+import { CliProcess, enrolWithCli, hotline, hotlineJson, startRelayProcess, type CliEnv } from '../helpers/cli.ts';
 import { tempDir } from '../helpers/relay.ts';
 
 // The whole two-state flow through the real CLI, every step a separate process against a real relay process.
@@ -12,13 +12,8 @@ let admin: CliEnv;
 const pocs: Record<string, CliEnv> = {};
 const listeners: CliProcess[] = [];
 
-async function enrol(label: string, state: string, role: 'poc' | 'alternate', name: string): Promise<CliEnv> {
-  const env: CliEnv = { home: join(root, label), relay: relay.url, passphrase: `pass-${label}` };
-  const { invite } = await hotlineJson<{ invite: string }>(['admin', 'invite', '--state', state, '--role', role], admin);
-  await hotlineJson(['init', '--name', name], env);
-  const joined = await hotlineJson<{ state: string; role: string }>(['join', invite], env);
-  expect(joined).toMatchObject({ state, role });
-  return env;
+async function enrol(label: string, state: string, role: string, name: string): Promise<CliEnv> {
+  return enrolWithCli(root, relay.url, admin, label, state, role, name);
 }
 
 function listen(env: CliEnv): CliProcess {

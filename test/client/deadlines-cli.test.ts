@@ -1,7 +1,7 @@
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CliProcess, hotline, hotlineJson, startRelayProcess, type CliEnv } from '../helpers/cli.ts';
+import { CliProcess, enrolWithCli, hotline, hotlineJson, startRelayProcess, type CliEnv } from '../helpers/cli.ts';
 import { tempDir } from '../helpers/relay.ts';
 
 // Deadlines and escalation end to end through the CLI, with real processes and a 2-second FLASH deadline.
@@ -12,11 +12,7 @@ const env: Record<string, CliEnv> = {};
 const listeners: CliProcess[] = [];
 
 async function enrol(label: string, state: string, role: string, name: string): Promise<CliEnv> {
-  const e: CliEnv = { home: join(root, label), relay: relay.url, passphrase: `pass-${label}` };
-  const { invite } = await hotlineJson<{ invite: string }>(['admin', 'invite', '--state', state, '--role', role], admin);
-  await hotlineJson(['init', '--name', name], e);
-  await hotlineJson(['join', invite], e);
-  return e;
+  return enrolWithCli(root, relay.url, admin, label, state, role, name);
 }
 
 function listen(e: CliEnv): CliProcess {

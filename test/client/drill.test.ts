@@ -2,7 +2,7 @@ import { writeFileSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CliProcess, hotline, hotlineJson, startRelayProcess, type CliEnv } from '../helpers/cli.ts';
+import { CliProcess, enrolWithCli, hotline, hotlineJson, startRelayProcess, type CliEnv } from '../helpers/cli.ts';
 import { tempDir } from '../helpers/relay.ts';
 
 // A two-state drill through the real CLI: a director runs the scenario, scripted participants ack some injects and not others.
@@ -13,11 +13,7 @@ const env: Record<string, CliEnv> = {};
 const listeners: CliProcess[] = [];
 
 async function enrol(label: string, state: string, role: string, name: string): Promise<CliEnv> {
-  const e: CliEnv = { home: join(root, label), relay: relay.url, passphrase: `pass-${label}` };
-  const { invite } = await hotlineJson<{ invite: string }>(['admin', 'invite', '--state', state, '--role', role], admin);
-  await hotlineJson(['init', '--name', name], e);
-  await hotlineJson(['join', invite], e);
-  return e;
+  return enrolWithCli(root, relay.url, admin, label, state, role, name);
 }
 
 const scenario = `

@@ -124,3 +124,13 @@ export async function startRelayProcess(dataDir: string, extraArgs: readonly str
   const ready = await proc.waitFor((l) => typeof l.url === 'string', 20_000);
   return { proc, url: ready.url as string, adminToken: readFileSync(join(dataDir, 'admin.token'), 'utf8').trim() };
 }
+
+/** A PoC (or director, reviewer) made the way a person would: `admin invite`, then `init` and `join` in its own HOTLINE_HOME. */
+export async function enrolWithCli(root: string, relayUrl: string, admin: CliEnv, label: string, state: string, role: string, name: string): Promise<CliEnv> {
+  const env: CliEnv = { home: join(root, label), relay: relayUrl, passphrase: `pass-${label}` };
+  const { invite } = await hotlineJson<{ invite: string }>(['admin', 'invite', '--state', state, '--role', role], admin);
+  await hotlineJson(['init', '--name', name], env);
+  const joined = await hotlineJson<{ state: string; role: string }>(['join', invite], env);
+  if (joined.state !== state || joined.role !== role) throw new Error(`${label} joined as ${joined.role} of ${joined.state}`);
+  return env;
+}
