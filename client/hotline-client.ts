@@ -124,6 +124,29 @@ export class KeyChangedError extends HotlineError {
 }
 
 
+/** What the local history keeps of an envelope: its header, its decrypted content and the relay's receipt. */
+function messageRecordOf(h: EnvelopeHeader, content: { subject: string | null; text: string }, receipt: RelayReceipt, direction: 'in' | 'out'): Omit<MessageRecord, 'recordedAt'> {
+  return {
+    id: h.id,
+    direction,
+    kind: h.kind,
+    channel: h.channel,
+    from: h.from,
+    fromState: h.fromState,
+    toState: h.toState,
+    level: h.level,
+    drill: h.drill,
+    seq: h.seq,
+    createdAt: h.createdAt,
+    acceptedAt: receipt.acceptedAt,
+    ackDeadline: receipt.ackDeadline,
+    refs: h.refs,
+    subject: content.subject,
+    text: content.text,
+    receipt,
+  };
+}
+
 export class HotlineClient extends EventEmitter<HotlineClientEvents> {
   readonly history: HistoryStore;
   private readonly connections: RelayConnection[];
@@ -333,25 +356,7 @@ export class HotlineClient extends EventEmitter<HotlineClientEvents> {
       if (outcome.receipts.length > 0) {
         const first = outcome.receipts[0] as RelayReceipt;
         this.history.record(
-          {
-            id,
-            direction: 'out',
-            kind,
-            channel: channel.id,
-            from: this.identity.kid,
-            fromState: own,
-            toState: input.toState,
-            level: input.level,
-            drill: input.drill ?? null,
-            seq: envelope.header.seq,
-            createdAt,
-            acceptedAt: first.acceptedAt,
-            ackDeadline: first.ackDeadline,
-            refs: envelope.header.refs,
-            subject: content.subject,
-            text: content.text,
-            receipt: first,
-          },
+          messageRecordOf(envelope.header, content, first, 'out'),
           this.now(),
         );
         return {
@@ -470,25 +475,7 @@ export class HotlineClient extends EventEmitter<HotlineClientEvents> {
     if (msg.receipt.id !== h.id || msg.receipt.hash !== opened.digest.hash) {
       throw new HotlineError('BAD_SIGNATURE', `relay receipt for ${h.id} does not match the envelope`);
     }
-    const record: Omit<MessageRecord, 'recordedAt'> = {
-      id: h.id,
-      direction: h.from === this.identity.kid ? 'out' : 'in',
-      kind: h.kind,
-      channel: h.channel,
-      from: h.from,
-      fromState: h.fromState,
-      toState: h.toState,
-      level: h.level,
-      drill: h.drill,
-      seq: h.seq,
-      createdAt: h.createdAt,
-      acceptedAt: msg.receipt.acceptedAt,
-      ackDeadline: msg.receipt.ackDeadline,
-      refs: h.refs,
-      subject: opened.content.subject,
-      text: opened.content.text,
-      receipt: msg.receipt,
-    };
+    const record = messageRecordOf(h, opened.content, msg.receipt, h.from === this.identity.kid ? 'out' : 'in');
     const fresh = this.history.transaction(() => {
       this.history.noteSenderSeq(h.from, h.seq);
       return this.history.record(record, this.now());
@@ -594,9 +581,9 @@ export class HotlineClient extends EventEmitter<HotlineClientEvents> {
 
   /** Drill directors: registers a drill on every relay. */
   async startDrill(input: { drillId: string; name: string; channel: string; timeScale: number; deadlines: Partial<Record<Level, number>> }): Promise<void> {
-    const conn = this.ready()[0];
-    if (!conn) throw new HotlineError('RELAY_UNREACHABLE', 'not connected to any relay');
-    await Promise.all(this.ready().map((c) => c.request({ type: 'drill.start', ...input })));
+    const ready = this.ready();
+    if (ready.length === 0) throw new HotlineError('RELAY_UNREACHABLE', 'not connected to any relay');
+    await Promise.all(ready.map((c) => c.request({ type: 'drill.start', ...input })));
   }
 
   async endDrill(drillId: string): Promise<void> {
