@@ -42,10 +42,11 @@ export interface ValidatedEnvelope {
 }
 
 /**
- * Checks that need no write: signature, sender identity, channel membership, recipients enrolled.
- * Throws a HotlineError with the code to send back; nothing is stored on failure.
+ * Checks that need no write and no signature work: sender identity, role, channel membership, addressing.
+ * Throws a HotlineError with the code to send back; nothing is stored on failure. Cheap, so it runs before the
+ * signature is checked (possibly on a worker thread: see verify-pool.ts).
  */
-export function validateEnvelope(store: RelayStore, sender: MemberRecord, envelope: Envelope): ValidatedEnvelope {
+export function precheckEnvelope(store: RelayStore, sender: MemberRecord, envelope: Envelope): ChannelInfo {
   const h = envelope.header;
   if (h.from !== sender.kid) throw new HotlineError('WRONG_STATE', 'envelope is signed by another key than the one authenticated on this connection');
   if (sender.role === 'reviewer') throw new HotlineError('WRONG_ROLE', 'reviewers cannot send envelopes');
@@ -60,13 +61,24 @@ export function validateEnvelope(store: RelayStore, sender: MemberRecord, envelo
   if (crossStateKinds.has(h.kind) && h.toState === h.fromState) {
     throw new HotlineError('BAD_ENVELOPE', `a ${h.kind} must be addressed to the other state`);
   }
-  const digest = verifyEnvelope(envelope);
+  return channel;
+}
+
+/** After the signature checked out: every recipient must be an active member of the channel. */
+export function checkRecipients(store: RelayStore, channel: ChannelInfo, envelope: Envelope): void {
   for (const r of envelope.recipients) {
     const member = store.getMember(r.kid);
     if (!member || member.revokedAt !== null || !channel.states.includes(member.state) || member.role === 'reviewer') {
-      throw new HotlineError('NOT_CHANNEL_MEMBER', `recipient ${r.kid.slice(0, 8)}… is not an active member of ${h.channel}`);
+      throw new HotlineError('NOT_CHANNEL_MEMBER', `recipient ${r.kid.slice(0, 8)}… is not an active member of ${envelope.header.channel}`);
     }
   }
+}
+
+/** All checks on the calling thread, signature included: precheck, verifyEnvelope, recipients. */
+export function validateEnvelope(store: RelayStore, sender: MemberRecord, envelope: Envelope): ValidatedEnvelope {
+  const channel = precheckEnvelope(store, sender, envelope);
+  const digest = verifyEnvelope(envelope);
+  checkRecipients(store, channel, envelope);
   return { envelope, digest, channel };
 }
 
@@ -98,6 +110,9 @@ export interface AcceptContext {
 export function commitEnvelope(ctx: AcceptContext, v: ValidatedEnvelope): AcceptedEnvelope {
   const { store } = ctx;
   const h = v.envelope.header;
+  // The sender may have been revoked while its envelope was being verified.
+  const senderNow = store.getMember(h.from);
+  if (!senderNow || senderNow.revokedAt !== null) throw new HotlineError('REVOKED_KEY', 'the sending key was revoked; nothing was stored');
   const existing = store.envelopeById(h.id);
   if (existing) {
     if (existing.receipt.hash !== v.digest.hash) throw new HotlineError('REPLAY_ID', `envelope id ${h.id} was already used for another envelope`);

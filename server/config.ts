@@ -1,4 +1,5 @@
 // Relay settings with their defaults: limits on everything that comes from outside, and audit checkpoint cadence.
+import { availableParallelism } from 'node:os';
 import { limits } from '../shared/index.ts';
 
 export interface RelayLimits {
@@ -31,7 +32,12 @@ export interface RelayConfig {
   readonly maxBatch: number;
   /** Open escalation steps the deadline scheduler holds in memory at a time (the rest wait in the store). */
   readonly deadlineWindow: number;
+  /** Worker threads checking envelope signatures; 0 checks them on the main thread. */
+  readonly verifyThreads: number;
 }
+
+/** One verify thread per core, up to 8: the main thread keeps the rest of the accept path. */
+export const defaultVerifyThreads = Math.max(1, Math.min(8, availableParallelism()));
 
 export const defaultLimits: RelayLimits = {
   maxFrameBytes: limits.maxFrameBytes,
@@ -53,6 +59,7 @@ export function relayConfig(overrides: Partial<Omit<RelayConfig, 'limits'>> & { 
     checkpointIntervalMs: 10_000,
     maxBatch: 1_000,
     deadlineWindow: 10_000,
+    verifyThreads: defaultVerifyThreads,
     ...overrides,
     limits: { ...defaultLimits, ...(overrides.limits ?? {}) },
   };

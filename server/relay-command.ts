@@ -2,11 +2,18 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { join, resolve } from 'node:path';
 import { parseDuration, toHotlineError } from '../shared/index.ts';
+import { defaultVerifyThreads } from './config.ts';
 import { startRelay } from './relay.ts';
 
 function port(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('port must be 0-65535');
+  return n;
+}
+
+function wholeNumber(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('must be a whole number (0 or more)');
   return n;
 }
 
@@ -25,6 +32,7 @@ const program = new Command('hotline relay')
   .option('--rate-limit <n>', 'messages per second allowed per connection (sustained)', positiveInt)
   .option('--rate-burst <n>', 'messages a connection may send at once above the sustained rate', positiveInt)
   .option('--max-batch <n>', 'largest number of writes committed in one transaction (group commit)', positiveInt)
+  .option('--verify-threads <n>', `worker threads checking envelope signatures; 0 checks them on the main thread (default ${defaultVerifyThreads}: one per core)`, wholeNumber)
   .option('--check-every <duration>', 'run a communication check of every PoC on this schedule, e.g. 24h')
   .option('--check-within <duration>', 'how long PoCs have to answer a scheduled check (default: 10m, or the interval if shorter)')
   .addHelpText(
@@ -45,6 +53,7 @@ const opts = program.opts<{
   rateLimit?: number;
   rateBurst?: number;
   maxBatch?: number;
+  verifyThreads?: number;
 }>();
 const dataDir = resolve(opts.data ?? process.env.HOTLINE_DATA ?? './.hotline-relay');
 
@@ -65,7 +74,14 @@ try {
     ...(opts.rateBurst !== undefined ? { rateBurst: opts.rateBurst } : {}),
   };
   const relay = await startRelay({
-    config: { host: opts.host, port: opts.port, dataDir, limits, ...(opts.maxBatch !== undefined ? { maxBatch: opts.maxBatch } : {}) },
+    config: {
+      host: opts.host,
+      port: opts.port,
+      dataDir,
+      limits,
+      ...(opts.maxBatch !== undefined ? { maxBatch: opts.maxBatch } : {}),
+      ...(opts.verifyThreads !== undefined ? { verifyThreads: opts.verifyThreads } : {}),
+    },
     defaultMetrics: true,
   });
   if (opts.json) {

@@ -11,6 +11,7 @@ import type { Session } from './session.ts';
 import type { DrillRecord, RelayStore } from './store.ts';
 import type { CommunicationChecks } from './checks.ts';
 import type { Drills } from './drills.ts';
+import type { EnvelopeVerifier } from './verify-pool.ts';
 
 export interface RelayContext {
   readonly config: RelayConfig;
@@ -18,6 +19,8 @@ export interface RelayContext {
   readonly identity: Identity;
   readonly store: RelayStore;
   readonly commits: GroupCommit;
+  /** Envelope signature checks, on worker threads unless configured inline. */
+  readonly verifier: EnvelopeVerifier;
   readonly delivery: DeliveryHub;
   readonly metrics: RelayMetrics;
   readonly logger: Logger;

@@ -24,6 +24,7 @@ import type { RelayContext } from './relay-context.ts';
 import { Session } from './session.ts';
 import { RelayStore } from './store.ts';
 import { openReviewService } from './review-http.ts';
+import { createVerifier } from './verify-pool.ts';
 
 export interface RelayOptions {
   readonly config?: Partial<Omit<RelayConfig, 'limits'>> & { limits?: Partial<RelayConfig['limits']> };
@@ -66,6 +67,7 @@ export async function startRelay(options: RelayOptions = {}): Promise<RunningRel
     onRollback: () => audit.resync(),
     onJobRollback: () => audit.resync(),
   });
+  const verifier = createVerifier(config.verifyThreads, logger);
   const delivery = new DeliveryHub(store, commits, audit, clock, metrics, config.limits.deliveryWindow, config.limits.redeliverAfterMs);
   const sessions = new Set<Session>();
   const sessionsByKid = new Map<string, Set<Session>>();
@@ -90,6 +92,7 @@ export async function startRelay(options: RelayOptions = {}): Promise<RunningRel
     identity: files.identity,
     store,
     commits,
+    verifier,
     delivery,
     metrics,
     logger,
@@ -220,6 +223,7 @@ export async function startRelay(options: RelayOptions = {}): Promise<RunningRel
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       review.close();
+      await verifier.close();
       store.close();
       logger.info('relay stopped');
     })();

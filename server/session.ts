@@ -10,10 +10,11 @@ import {
   verifyPrekey,
   verifyStatement,
   type ClientMessage,
+  type Envelope,
   type ErrorCode,
   type RelayMessage,
 } from '../shared/index.ts';
-import { commitEnvelope, validateEnvelope } from './accept.ts';
+import { checkRecipients, commitEnvelope, precheckEnvelope } from './accept.ts';
 import type { RelayContext } from './relay-context.ts';
 import type { DeliverySink } from './delivery.ts';
 import type { MemberRecord } from './store.ts';
@@ -46,6 +47,8 @@ class TokenBucket {
 export class Session implements DeliverySink {
   private readonly nonce = toB64u(randomBytes(32));
   private member: MemberRecord | null = null;
+  /** The tail of this connection's sends waiting for their signature check or commit, in arrival order. */
+  private acceptQueue: Promise<void> = Promise.resolve();
   private closed = false;
   private readonly bucket: TokenBucket;
   private readonly authTimer: unknown;
@@ -154,23 +157,8 @@ export class Session implements DeliverySink {
       case 'ping':
         this.send({ type: 'pong', rid: msg.rid, serverTime: this.ctx.clock.now() });
         return;
-      case 'send': {
-        const validated = validateEnvelope(this.ctx.store, member, msg.envelope);
-        this.ctx.commits
-          .enqueue(() => commitEnvelope(this.ctx.acceptContext, validated))
-          .then(
-            (accepted) => {
-              this.send({ type: 'accepted', rid: msg.rid, receipt: accepted.receipt, duplicate: accepted.duplicate });
-              if (!accepted.duplicate) this.ctx.onAccepted(accepted);
-            },
-            (cause: unknown) => {
-              const error = toHotlineError(cause);
-              if (error.code === 'INTERNAL') this.ctx.logger.error({ err: cause, id: msg.envelope.header.id }, 'commit failed');
-              this.fail(error.code, error.message, msg.rid);
-            },
-          );
-        return;
-      }
+      case 'send':
+        return this.accept(msg.rid, member, msg.envelope);
       case 'confirm':
         this.ctx.delivery.confirm(this, msg.ids).catch((cause: unknown) => {
           this.ctx.logger.error({ err: cause, kid: this.kid }, 'confirm failed');
@@ -219,6 +207,42 @@ export class Session implements DeliverySink {
         return;
       }
     }
+  }
+
+  /**
+   * The accept path of one `send`: cheap checks now, the signature on the verify pool, then the commit. Signatures
+   * of one connection are checked in parallel, but their commits are queued in the order the frames arrived, so that
+   * a sender's seq stays increasing and its notices are stored in the order it sent them.
+   */
+  private accept(rid: string, member: MemberRecord, envelope: Envelope): void {
+    const channel = precheckEnvelope(this.ctx.store, member, envelope);
+    const verified = this.ctx.verifier.verify(envelope);
+    // Settled here so that a refused signature is never an unhandled rejection while earlier sends are still queued.
+    verified.catch(() => undefined);
+    // The queue holds only "verified, then enqueued": waiting for the commit here would allow one commit per connection at a time.
+    const enqueued = this.acceptQueue
+      .then(() => verified)
+      .then((digest) => {
+        checkRecipients(this.ctx.store, channel, envelope);
+        return { committed: this.ctx.commits.enqueue(() => commitEnvelope(this.ctx.acceptContext, { envelope, digest, channel })) };
+      });
+    this.acceptQueue = enqueued.then(
+      () => undefined,
+      () => undefined,
+    );
+    enqueued
+      .then(({ committed }) => committed)
+      .then(
+        (accepted) => {
+          this.send({ type: 'accepted', rid, receipt: accepted.receipt, duplicate: accepted.duplicate });
+          if (!accepted.duplicate) this.ctx.onAccepted(accepted);
+        },
+        (cause: unknown) => {
+          const error = toHotlineError(cause);
+          if (error.code === 'INTERNAL') this.ctx.logger.error({ err: cause, id: envelope.header.id }, 'accept failed');
+          this.fail(error.code, error.message, rid);
+        },
+      );
   }
 
   /** Sends what `work` resolves to, or the error it fails with, under `rid`. */

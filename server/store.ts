@@ -290,6 +290,14 @@ export class RelayStore {
    * every envelope accepted, which an offline recipient with thousands pending turns into most of the relay's work.
    */
   private readonly pendingByKid = new Map<string, number>();
+  /**
+   * Members and channels read on every accepted envelope, cached as read: only known ones (an unknown key cannot
+   * grow the cache), dropped when this store changes them and all at once when a transaction rolls back.
+   */
+  private readonly memberCache = new Map<string, MemberRecord>();
+  private readonly channelCache = new Map<string, ChannelInfo>();
+  /** Each sender's last accepted seq (replay protection), cached like the pending counts. */
+  private readonly lastSeqByKid = new Map<string, number>();
 
   constructor(path: string) {
     this.db = new Database(path);
@@ -336,8 +344,11 @@ export class RelayStore {
     try {
       return this.db.transaction(fn)();
     } catch (error) {
-      // Rolled back: counts cached from inside it may be wrong now.
+      // Rolled back: counts and records cached from inside it may be wrong now.
       this.pendingByKid.clear();
+      this.memberCache.clear();
+      this.channelCache.clear();
+      this.lastSeqByKid.clear();
       throw error;
     }
   }
@@ -381,17 +392,24 @@ export class RelayStore {
   }
 
   addMember(member: Omit<MemberRecord, 'revokedAt'>): void {
+    this.memberCache.delete(member.kid);
     this
       .stmt('INSERT INTO members (kid, state, role, name, enrolled_at) VALUES (?, ?, ?, ?, ?)')
       .run(member.kid, member.state, member.role, member.name, member.enrolledAt);
   }
 
   getMember(kid: string): MemberRecord | null {
+    const cached = this.memberCache.get(kid);
+    if (cached) return cached;
     const row = this.stmt('SELECT * FROM members WHERE kid = ?').get(kid) as MemberRow | undefined;
-    return row ? toMember(row) : null;
+    if (!row) return null;
+    const member = Object.freeze(toMember(row));
+    this.memberCache.set(kid, member);
+    return member;
   }
 
   revokeMember(kid: string, now: number, reason: string | null): boolean {
+    this.memberCache.delete(kid);
     return this.stmt('UPDATE members SET revoked_at = ?, revoke_reason = ? WHERE kid = ? AND revoked_at IS NULL').run(now, reason, kid).changes === 1;
   }
 
@@ -438,6 +456,7 @@ export class RelayStore {
   // ---- channels ----
 
   openChannel(id: string, a: string, b: string, deadlines: DeadlineTable, escalation: EscalationPolicy, now: number): void {
+    this.channelCache.delete(id);
     this.ensureState(a, now);
     this.ensureState(b, now);
     this
@@ -453,11 +472,20 @@ export class RelayStore {
   }
 
   getChannel(id: string): ChannelInfo | null {
+    const cached = this.channelCache.get(id);
+    if (cached) return cached;
     const row = this.stmt('SELECT id, a, b, deadlines_json FROM channels WHERE id = ?').get(id) as
       | { id: string; a: string; b: string; deadlines_json: string }
       | undefined;
     if (!row) return null;
-    return { id: row.id, states: [row.a, row.b], deadlines: { ...defaultAckDeadlines, ...(JSON.parse(row.deadlines_json) as Partial<Record<Level, number>>) } };
+    // Frozen: one object is shared by every reader of the cache.
+    const channel: ChannelInfo = Object.freeze({
+      id: row.id,
+      states: Object.freeze([row.a, row.b]) as [string, string],
+      deadlines: Object.freeze({ ...defaultAckDeadlines, ...(JSON.parse(row.deadlines_json) as Partial<Record<Level, number>>) }),
+    });
+    this.channelCache.set(id, channel);
+    return channel;
   }
 
   channelsOf(state: string): ChannelInfo[] {
@@ -485,8 +513,13 @@ export class RelayStore {
   }
 
   lastSeq(kid: string): number {
-    const row = this.stmt('SELECT last_seq FROM sender_seq WHERE kid = ?').get(kid) as { last_seq: number } | undefined;
-    return row?.last_seq ?? 0;
+    let seq = this.lastSeqByKid.get(kid);
+    if (seq === undefined) {
+      const row = this.stmt('SELECT last_seq FROM sender_seq WHERE kid = ?').get(kid) as { last_seq: number } | undefined;
+      seq = row?.last_seq ?? 0;
+      this.lastSeqByKid.set(kid, seq);
+    }
+    return seq;
   }
 
   pendingCount(kid: string): number {
@@ -524,6 +557,7 @@ export class RelayStore {
     this
       .stmt('INSERT INTO sender_seq (kid, last_seq) VALUES (?, ?) ON CONFLICT(kid) DO UPDATE SET last_seq = excluded.last_seq')
       .run(h.from, h.seq);
+    this.lastSeqByKid.set(h.from, h.seq);
     const ref = this.stmt('INSERT OR IGNORE INTO envelope_refs (ref_id, env_rowid) VALUES (?, ?)');
     for (const r of h.refs) ref.run(r, rowid);
     const queue = this.stmt('INSERT OR IGNORE INTO deliveries (kid, env_rowid, queued_at) VALUES (?, ?, ?)');

@@ -1,0 +1,172 @@
+// Envelope signature checks on a pool of worker threads, so that verification scales past the relay's one main thread.
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { HotlineError, verifyEnvelope, type Envelope, type EnvelopeDigest, type ErrorCode } from '../shared/index.ts';
+import type { Logger } from './logger.ts';
+
+/** What the main thread posts to a worker (in batches): an envelope already parsed by zod, and a request id. */
+export interface VerifyRequest {
+  readonly id: number;
+  readonly envelope: Envelope;
+}
+
+/** What a worker answers for each request, in the order received. */
+export type VerifyOutcome =
+  | { readonly id: number; readonly ok: true; readonly bodyHash: string; readonly hash: string }
+  | { readonly id: number; readonly ok: false; readonly code: ErrorCode; readonly message: string };
+
+/** Checks envelope signatures; resolves with the digest or rejects with the HotlineError verifyEnvelope would throw. */
+export interface EnvelopeVerifier {
+  /** Worker threads in use; 0 means verification runs inline on the caller's thread. */
+  readonly threads: number;
+  /** Requests handed to workers and not yet answered. */
+  readonly inFlight: number;
+  verify(envelope: Envelope): Promise<EnvelopeDigest>;
+  close(): Promise<void>;
+}
+
+/** Verification on the calling thread: for `--verify-threads 0`, and the baseline the pool is measured against. */
+class InlineVerifier implements EnvelopeVerifier {
+  readonly threads = 0;
+  readonly inFlight = 0;
+
+  verify(envelope: Envelope): Promise<EnvelopeDigest> {
+    try {
+      return Promise.resolve(verifyEnvelope(envelope));
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+interface Waiter {
+  resolve(digest: EnvelopeDigest): void;
+  reject(error: HotlineError): void;
+}
+
+/**
+ * The worker entry, loaded through tsx's ESM hooks: on Node 20 a worker does not inherit the loader of the thread
+ * that started it. The path is resolved from tsx's package.json so that it works under tsx and under vitest alike.
+ */
+function bootCode(): string {
+  const require = createRequire(import.meta.url);
+  const tsxApi = pathToFileURL(join(dirname(require.resolve('tsx/package.json')), 'dist/esm/api/index.mjs')).href;
+  const entry = new URL('./verify-worker.ts', import.meta.url).href;
+  return `import(${JSON.stringify(tsxApi)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); })`;
+}
+
+/** One worker thread: requests are posted in batches (one message per event-loop turn) and answered in order. */
+class VerifyThread {
+  private worker: Worker;
+  private readonly waiting = new Map<number, Waiter>();
+  private batch: VerifyRequest[] = [];
+  private flushScheduled = false;
+  private closed = false;
+
+  constructor(
+    private readonly code: string,
+    private readonly logger: Logger,
+  ) {
+    this.worker = this.spawn();
+  }
+
+  get load(): number {
+    return this.waiting.size;
+  }
+
+  private spawn(): Worker {
+    const worker = new Worker(this.code, { eval: true });
+    worker.unref();
+    worker.on('message', (outcomes: readonly VerifyOutcome[]) => this.settle(outcomes));
+    worker.on('error', (err) => this.logger.error({ err }, 'verify worker failed'));
+    worker.on('exit', (code) => {
+      if (this.closed) return;
+      // Whatever it held is answered INTERNAL (the sender may resend: ids make that safe) and a new worker takes over.
+      this.logger.error({ code, lost: this.waiting.size }, 'verify worker exited; starting another');
+      this.failAll(new HotlineError('INTERNAL', 'signature check was interrupted; send again'));
+      this.worker = this.spawn();
+    });
+    return worker;
+  }
+
+  submit(id: number, envelope: Envelope, waiter: Waiter): void {
+    this.waiting.set(id, waiter);
+    this.batch.push({ id, envelope });
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      // Frames that arrive in the same poll phase go over in one message.
+      setImmediate(() => this.flush());
+    }
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    if (this.batch.length === 0 || this.closed) return;
+    const batch = this.batch;
+    this.batch = [];
+    this.worker.postMessage(batch);
+  }
+
+  private settle(outcomes: readonly VerifyOutcome[]): void {
+    for (const outcome of outcomes) {
+      const waiter = this.waiting.get(outcome.id);
+      if (!waiter) continue;
+      this.waiting.delete(outcome.id);
+      if (outcome.ok) waiter.resolve({ bodyHash: outcome.bodyHash, hash: outcome.hash });
+      else waiter.reject(new HotlineError(outcome.code, outcome.message));
+    }
+  }
+
+  private failAll(error: HotlineError): void {
+    for (const waiter of this.waiting.values()) waiter.reject(error);
+    this.waiting.clear();
+    this.batch = [];
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.failAll(new HotlineError('SHUTTING_DOWN'));
+    await this.worker.terminate();
+  }
+}
+
+class PoolVerifier implements EnvelopeVerifier {
+  private readonly pool: VerifyThread[];
+  private nextId = 1;
+
+  constructor(
+    readonly threads: number,
+    logger: Logger,
+  ) {
+    const code = bootCode();
+    this.pool = Array.from({ length: threads }, () => new VerifyThread(code, logger));
+  }
+
+  get inFlight(): number {
+    return this.pool.reduce((n, t) => n + t.load, 0);
+  }
+
+  verify(envelope: Envelope): Promise<EnvelopeDigest> {
+    // The least loaded thread: per-session order is kept by the caller, not by pinning a session to a thread.
+    let target = this.pool[0] as VerifyThread;
+    for (const t of this.pool) if (t.load < target.load) target = t;
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => target.submit(id, envelope, { resolve, reject }));
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.pool.map((t) => t.close()));
+  }
+}
+
+/** `threads` worker threads, or inline verification when 0. */
+export function createVerifier(threads: number, logger: Logger): EnvelopeVerifier {
+  if (!Number.isInteger(threads) || threads < 0) throw new Error(`verify threads must be a whole number ≥ 0, got ${threads}`);
+  return threads === 0 ? new InlineVerifier() : new PoolVerifier(threads, logger);
+}

@@ -1,0 +1,22 @@
+// Worker thread of the verify pool: checks envelope signatures (verifyEnvelope) off the relay's main thread.
+import { parentPort } from 'node:worker_threads';
+import { initCrypto, toHotlineError, verifyEnvelope } from '../shared/index.ts';
+import type { VerifyOutcome, VerifyRequest } from './verify-pool.ts';
+
+function verifyOne(request: VerifyRequest): VerifyOutcome {
+  try {
+    const digest = verifyEnvelope(request.envelope);
+    return { id: request.id, ok: true, bodyHash: digest.bodyHash, hash: digest.hash };
+  } catch (cause) {
+    const error = toHotlineError(cause);
+    return { id: request.id, ok: false, code: error.code, message: error.message };
+  }
+}
+
+await initCrypto();
+const port = parentPort;
+if (!port) throw new Error('server/verify-worker.ts runs as a worker thread of the verify pool');
+// Messages posted before this listener was attached were queued on the port, not lost.
+port.on('message', (batch: readonly VerifyRequest[]) => {
+  port.postMessage(batch.map(verifyOne));
+});
