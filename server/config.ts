@@ -34,6 +34,8 @@ export interface RelayConfig {
   readonly deadlineWindow: number;
   /** Worker threads checking envelope signatures; 0 checks them on the main thread. */
   readonly verifyThreads: number;
+  /** Admission control: stop reading from sockets when this many sends wait for a signature check or commit; read again at `low`. */
+  readonly admission: { readonly high: number; readonly low: number };
 }
 
 /** One verify thread per core, up to 8: the main thread keeps the rest of the accept path. */
@@ -60,6 +62,7 @@ export function relayConfig(overrides: Partial<Omit<RelayConfig, 'limits'>> & { 
     maxBatch: 1_000,
     deadlineWindow: 10_000,
     verifyThreads: defaultVerifyThreads,
+    admission: { high: 2_000, low: 500 },
     ...overrides,
     limits: { ...defaultLimits, ...(overrides.limits ?? {}) },
   };

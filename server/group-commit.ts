@@ -30,6 +30,7 @@ export class GroupCommit {
     private readonly store: RelayStore,
     private readonly maxBatch: number,
     private readonly stats: GroupCommitStats,
+    private readonly budgetMs = 20,
   ) {}
 
   /**
@@ -56,17 +57,17 @@ export class GroupCommit {
     return this.queue.length;
   }
 
-  /** Commits everything queued now (also called on shutdown). */
+  /**
+   * Commits what is queued now, in one transaction: at most maxBatch jobs, and no more once the jobs have run for
+   * budgetMs (the rest go back to the head of the queue for the next turn). The budget bounds how long one commit
+   * holds the event loop, and with it how late a deadline timer can fire under load.
+   */
   flush(): void {
     this.scheduled = false;
     if (this.queue.length === 0) return;
-    // At most maxBatch jobs per transaction: the event loop (timers, other sockets) gets a turn between batches.
     const batch = this.queue.splice(0, this.maxBatch);
-    this.urgentQueued = Math.max(0, this.urgentQueued - batch.length);
-    if (this.queue.length > 0 && !this.scheduled) {
-      this.scheduled = true;
-      setImmediate(() => this.flush());
-    }
+    const urgentInBatch = Math.min(this.urgentQueued, batch.length);
+    this.urgentQueued -= urgentInBatch;
     const outcomes: { ok: boolean; value: unknown }[] = [];
     const started = performance.now();
     try {
@@ -78,23 +79,41 @@ export class GroupCommit {
             outcomes.push({ ok: false, value: error });
             this.stats.onJobRollback?.();
           }
+          if (performance.now() - started >= this.budgetMs) break;
         }
       });
     } catch (error) {
       this.stats.onRollback();
-      for (const job of batch) job.reject(toHotlineError(error));
+      for (const job of batch.slice(0, outcomes.length)) job.reject(toHotlineError(error));
+      this.requeue(batch.slice(outcomes.length), urgentInBatch - outcomes.length);
       return;
     }
-    this.stats.onCommit((performance.now() - started) / 1000, batch.length);
-    batch.forEach((job, i) => {
+    const ran = batch.slice(0, outcomes.length);
+    this.requeue(batch.slice(outcomes.length), urgentInBatch - outcomes.length);
+    this.stats.onCommit((performance.now() - started) / 1000, ran.length);
+    ran.forEach((job, i) => {
       const outcome = outcomes[i];
       if (outcome?.ok) job.resolve(outcome.value);
       else job.reject(outcome?.value);
     });
   }
 
+  /** Puts jobs that did not run back at the head of the queue (urgent ones keep their place) and schedules the next flush. */
+  private requeue(rest: Job[], urgent: number): void {
+    if (rest.length > 0) {
+      this.queue.unshift(...rest);
+      this.urgentQueued += Math.max(0, urgent);
+    }
+    if (this.queue.length > 0 && !this.scheduled) {
+      this.scheduled = true;
+      // The event loop (timers, other sockets) gets a turn between commits.
+      setImmediate(() => this.flush());
+    }
+  }
+
   close(): void {
     while (this.queue.length > 0) this.flush();
+    this.scheduled = false;
     this.closed = true;
   }
 }

@@ -14,6 +14,8 @@ export interface RelayMetrics {
   readonly deadlineFireError: Histogram;
   readonly escalationSteps: Counter<'action'>;
   readonly acks: Counter<'outcome'>;
+  /** Times the relay stopped reading from its sockets because too many sends were waiting (admission control). */
+  readonly backpressurePauses: Counter;
 }
 
 export function createMetrics(withDefaults: boolean): RelayMetrics {
@@ -41,5 +43,10 @@ export function createMetrics(withDefaults: boolean): RelayMetrics {
     }),
     escalationSteps: new Counter({ name: 'hotline_escalation_steps_total', help: 'Escalation steps fired, by action', labelNames: ['action'], registers: [registry] }),
     acks: new Counter({ name: 'hotline_acks_total', help: 'First acknowledgements of threads, met or late', labelNames: ['outcome'], registers: [registry] }),
+    backpressurePauses: new Counter({
+      name: 'hotline_backpressure_pauses_total',
+      help: 'Times the relay stopped reading from its sockets because too many sends waited for a signature check or commit',
+      registers: [registry],
+    }),
   };
 }

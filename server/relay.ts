@@ -6,6 +6,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { errorCodes, initCrypto, type ErrorCode, type Identity } from '../shared/index.ts';
 import type { AcceptedEnvelope } from './accept.ts';
 import { Admin } from './admin.ts';
+import { Admission } from './admission.ts';
 import { AuditLog } from './audit-log.ts';
 import { systemClock, type Clock } from './clock.ts';
 import { relayConfig, type RelayConfig } from './config.ts';
@@ -148,6 +149,13 @@ export async function startRelay(options: RelayOptions = {}): Promise<RunningRel
   const server: Server = createServer(app);
   const wss = new WebSocketServer({ noServer: true, maxPayload: config.limits.maxFrameBytes * 4 });
 
+  const admission = new Admission({
+    backlog: () => verifier.inFlight + commits.queued,
+    connections: () => wss.clients,
+    high: config.admission.high,
+    low: config.admission.low,
+    onPause: () => metrics.backpressurePauses.inc(),
+  });
   const alive = new WeakMap<WebSocket, boolean>();
   server.on('upgrade', (req, socket, head) => {
     const path = (req.url ?? '').split('?')[0];
@@ -162,7 +170,11 @@ export async function startRelay(options: RelayOptions = {}): Promise<RunningRel
       sessions.add(session);
       alive.set(ws, true);
       ws.on('pong', () => alive.set(ws, true));
-      ws.on('message', (data: Buffer, isBinary: boolean) => session.onFrame(data, isBinary));
+      admission.adopt(ws);
+      ws.on('message', (data: Buffer, isBinary: boolean) => {
+        session.onFrame(data, isBinary);
+        admission.check();
+      });
       ws.on('close', () => {
         sessions.delete(session);
         session.onClosed();
@@ -210,6 +222,7 @@ export async function startRelay(options: RelayOptions = {}): Promise<RunningRel
       deadlines.stop();
       checks.stop();
       for (const t of timers) clearInterval(t);
+      admission.stop();
       commits.flush();
       // Let the committed writes' replies (receipts) reach their senders before the sockets close.
       await new Promise((resolve) => setImmediate(resolve));

@@ -44,4 +44,24 @@ describe('group-commit', () => {
     expect(store.getMeta('dropped')).toBeNull();
     expect(rollbacks).toBe(1);
   });
+
+  it('stops a commit once its jobs have used the time budget, and commits the rest in later turns, in order', async () => {
+    const sizes: number[] = [];
+    const gc = new GroupCommit(store, 1000, { onCommit: (_s, n) => sizes.push(n), onRollback: () => {} }, 5);
+    const busy = (ms: number) => {
+      const until = performance.now() + ms;
+      while (performance.now() < until);
+    };
+    const ran: string[] = [];
+    const jobs = Array.from({ length: 12 }, (_, i) => gc.enqueue(() => (busy(2), ran.push(`j${i}`), store.setMeta(`j${i}`, '1'))));
+    // Queued while the first commit is waiting: an urgent job still goes ahead of everything not yet run.
+    const urgent = gc.enqueue(() => ran.push('u'), { urgent: true });
+    await Promise.all([...jobs, urgent]);
+    expect(sizes.length).toBeGreaterThanOrEqual(3);
+    expect(sizes.every((n) => n <= 4)).toBe(true);
+    expect(sizes.reduce((a, b) => a + b, 0)).toBe(13);
+    expect(ran[0]).toBe('u');
+    expect(ran.slice(1)).toEqual(jobs.map((_, i) => `j${i}`));
+    for (let i = 0; i < 12; i++) expect(store.getMeta(`j${i}`)).toBe('1');
+  });
 });
