@@ -37,6 +37,8 @@ const crossStateKinds = new Set(['notice', 'reply', 'raise']);
 
 export interface ValidatedEnvelope {
   readonly envelope: Envelope;
+  /** JSON.stringify(envelope), when the caller already made it (it is what gets stored and delivered). */
+  readonly envelopeJson?: string;
   readonly digest: EnvelopeDigest;
   readonly channel: ChannelInfo;
 }
@@ -167,7 +169,7 @@ export function commitEnvelope(ctx: AcceptContext, v: ValidatedEnvelope): Accept
     acceptedAt,
   );
   const receipt = signReceipt(ctx.relay, { id: h.id, hash: v.digest.hash, acceptedAt, auditSeq: event.seq, ackDeadline });
-  const envelopeJson = JSON.stringify(v.envelope);
+  const envelopeJson = v.envelopeJson ?? JSON.stringify(v.envelope);
   const receiptJson = JSON.stringify(receipt);
   const rowid = store.insertEnvelope({
     envelope: v.envelope,

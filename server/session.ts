@@ -216,7 +216,8 @@ export class Session implements DeliverySink {
    */
   private accept(rid: string, member: MemberRecord, envelope: Envelope): void {
     const channel = precheckEnvelope(this.ctx.store, member, envelope);
-    const verified = this.ctx.verifier.verify(envelope);
+    const envelopeJson = JSON.stringify(envelope);
+    const verified = this.ctx.verifier.verify(envelope, envelopeJson);
     // Settled here so that a refused signature is never an unhandled rejection while earlier sends are still queued.
     verified.catch(() => undefined);
     // The queue holds only "verified, then enqueued": waiting for the commit here would allow one commit per connection at a time.
@@ -224,7 +225,7 @@ export class Session implements DeliverySink {
       .then(() => verified)
       .then((digest) => {
         checkRecipients(this.ctx.store, channel, envelope);
-        return { committed: this.ctx.commits.enqueue(() => commitEnvelope(this.ctx.acceptContext, { envelope, digest, channel })) };
+        return { committed: this.ctx.commits.enqueue(() => commitEnvelope(this.ctx.acceptContext, { envelope, envelopeJson, digest, channel })) };
       });
     this.acceptQueue = enqueued.then(
       () => undefined,

@@ -296,6 +296,7 @@ export class RelayStore {
    */
   private readonly memberCache = new Map<string, MemberRecord>();
   private readonly channelCache = new Map<string, ChannelInfo>();
+  private readonly policyCache = new Map<string, EscalationPolicy>();
   /** Each sender's last accepted seq (replay protection), cached like the pending counts. */
   private readonly lastSeqByKid = new Map<string, number>();
 
@@ -348,6 +349,7 @@ export class RelayStore {
       this.pendingByKid.clear();
       this.memberCache.clear();
       this.channelCache.clear();
+      this.policyCache.clear();
       this.lastSeqByKid.clear();
       throw error;
     }
@@ -457,6 +459,7 @@ export class RelayStore {
 
   openChannel(id: string, a: string, b: string, deadlines: DeadlineTable, escalation: EscalationPolicy, now: number): void {
     this.channelCache.delete(id);
+    this.policyCache.delete(id);
     this.ensureState(a, now);
     this.ensureState(b, now);
     this
@@ -466,9 +469,13 @@ export class RelayStore {
 
   /** The channel's escalation policy (the default for channels opened before policies existed); null for an unknown channel. */
   escalationPolicyOf(id: string): EscalationPolicy | null {
+    const cached = this.policyCache.get(id);
+    if (cached) return cached;
     const row = this.stmt('SELECT escalation_json FROM channels WHERE id = ?').get(id) as { escalation_json: string | null } | undefined;
     if (!row) return null;
-    return row.escalation_json === null ? defaultEscalationPolicy : (JSON.parse(row.escalation_json) as EscalationPolicy);
+    const policy = row.escalation_json === null ? defaultEscalationPolicy : (JSON.parse(row.escalation_json) as EscalationPolicy);
+    this.policyCache.set(id, policy);
+    return policy;
   }
 
   getChannel(id: string): ChannelInfo | null {

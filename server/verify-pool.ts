@@ -6,10 +6,13 @@ import { Worker } from 'node:worker_threads';
 import { HotlineError, verifyEnvelope, type Envelope, type EnvelopeDigest, type ErrorCode } from '../shared/index.ts';
 import type { Logger } from './logger.ts';
 
-/** What the main thread posts to a worker (in batches): an envelope already parsed by zod, and a request id. */
+/**
+ * What the main thread posts to a worker (in batches): JSON.stringify of an envelope zod has already accepted, and a
+ * request id. A string crosses threads as one copy; the same text is what the relay stores.
+ */
 export interface VerifyRequest {
   readonly id: number;
-  readonly envelope: Envelope;
+  readonly json: string;
 }
 
 /** What a worker answers for each request, in the order received. */
@@ -23,7 +26,8 @@ export interface EnvelopeVerifier {
   readonly threads: number;
   /** Requests handed to workers and not yet answered. */
   readonly inFlight: number;
-  verify(envelope: Envelope): Promise<EnvelopeDigest>;
+  /** `json` must be JSON.stringify(envelope). */
+  verify(envelope: Envelope, json: string): Promise<EnvelopeDigest>;
   close(): Promise<void>;
 }
 
@@ -95,9 +99,9 @@ class VerifyThread {
     return worker;
   }
 
-  submit(id: number, envelope: Envelope, waiter: Waiter): void {
+  submit(id: number, json: string, waiter: Waiter): void {
     this.waiting.set(id, waiter);
-    this.batch.push({ id, envelope });
+    this.batch.push({ id, json });
     if (!this.flushScheduled) {
       this.flushScheduled = true;
       // Frames that arrive in the same poll phase go over in one message.
@@ -152,12 +156,12 @@ class PoolVerifier implements EnvelopeVerifier {
     return this.pool.reduce((n, t) => n + t.load, 0);
   }
 
-  verify(envelope: Envelope): Promise<EnvelopeDigest> {
+  verify(_envelope: Envelope, json: string): Promise<EnvelopeDigest> {
     // The least loaded thread: per-session order is kept by the caller, not by pinning a session to a thread.
     let target = this.pool[0] as VerifyThread;
     for (const t of this.pool) if (t.load < target.load) target = t;
     const id = this.nextId++;
-    return new Promise((resolve, reject) => target.submit(id, envelope, { resolve, reject }));
+    return new Promise((resolve, reject) => target.submit(id, json, { resolve, reject }));
   }
 
   async close(): Promise<void> {

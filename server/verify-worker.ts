@@ -1,11 +1,12 @@
 // Worker thread of the verify pool: checks envelope signatures (verifyEnvelope) off the relay's main thread.
 import { parentPort } from 'node:worker_threads';
-import { initCrypto, toHotlineError, verifyEnvelope } from '../shared/index.ts';
+import { initCrypto, toHotlineError, verifyEnvelope, type Envelope } from '../shared/index.ts';
 import type { VerifyOutcome, VerifyRequest } from './verify-pool.ts';
 
 function verifyOne(request: VerifyRequest): VerifyOutcome {
   try {
-    const digest = verifyEnvelope(request.envelope);
+    // The main thread's zod already accepted this envelope; the text is its JSON.stringify.
+    const digest = verifyEnvelope(JSON.parse(request.json) as Envelope);
     return { id: request.id, ok: true, bodyHash: digest.bodyHash, hash: digest.hash };
   } catch (cause) {
     const error = toHotlineError(cause);

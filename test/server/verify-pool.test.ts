@@ -62,7 +62,7 @@ describe('verify pool', () => {
       verifiers.push(verifier);
       expect(verifier.threads).toBe(threads);
       // All in flight at once: answers must come back to the request that asked, not in completion order.
-      const answers = await Promise.all(mixed.map((e) => outcome(verifier.verify(e))));
+      const answers = await Promise.all(mixed.map((e) => outcome(verifier.verify(e, JSON.stringify(e)))));
       expect(answers).toEqual(expected);
       expect(answers.filter((a) => a === 'BAD_SIGNATURE')).toHaveLength(14);
       expect(verifier.inFlight).toBe(0);
@@ -71,7 +71,8 @@ describe('verify pool', () => {
 
   it('refuses after close instead of hanging', async () => {
     const verifier = createVerifier(1, silent);
-    const pending = outcome(verifier.verify(us.envelope([cn])));
+    const e = us.envelope([cn]);
+    const pending = outcome(verifier.verify(e, JSON.stringify(e)));
     await verifier.close();
     expect(['SHUTTING_DOWN', expect.objectContaining({ bodyHash: expect.any(String) })]).toContainEqual(await pending);
   });
