@@ -3,6 +3,7 @@ import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { HotlineError, initCrypto, toB64u, fromB64u, verifyEnvelope, type Envelope, type RelayMessage } from '../../shared/index.ts';
 import { createVerifier, type EnvelopeVerifier } from '../../server/verify-pool.ts';
+import { commitEnvelope, validateEnvelope } from '../../server/accept.ts';
 import { RawPeer } from '../helpers/raw-peer.ts';
 import { adminCall, startTestRelay, type TestRelay } from '../helpers/relay.ts';
 
@@ -98,5 +99,16 @@ describe('verify pool', () => {
     expect(seqs).toHaveLength(299);
     expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
     expect(seqs).not.toContain(forgedSeq);
+  });
+
+  it('refuses at commit an envelope whose sender was revoked while its signature was being checked', async () => {
+    const late = await RawPeer.enrol(relay, 'US');
+    const sender = relay.store.getMember(late.identity.kid);
+    if (!sender) throw new Error('not enrolled');
+    const validated = validateEnvelope(relay.store, sender, late.envelope([cn]));
+    await adminCall(relay, 'POST', '/revoke', { kid: late.identity.kid, reason: 'revoked mid-flight' });
+    const before = (relay.store.db.prepare('SELECT COUNT(*) AS n FROM envelopes').get() as { n: number }).n;
+    expect(await outcome(relay.context.commits.enqueue(() => commitEnvelope(relay.context.acceptContext, validated)))).toBe('REVOKED_KEY');
+    expect((relay.store.db.prepare('SELECT COUNT(*) AS n FROM envelopes').get() as { n: number }).n).toBe(before);
   });
 });
