@@ -33,14 +33,16 @@ function bootCode(): string {
   return `import(${JSON.stringify(tsxApi)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); })`;
 }
 
-function runWorker(tasks: BuildTask[], onBuilt: (n: number) => void): Promise<BuiltPool[]> {
+function runWorker(tasks: BuildTask[], onBuilt: (n: number) => void, onPool?: (pool: BuiltPool) => void): Promise<BuiltPool[]> {
   return new Promise((resolve, reject) => {
     const pools: BuiltPool[] = [];
     const worker = new Worker(bootCode(), { eval: true, workerData: tasks });
     worker.on('message', (report: WorkerReport) => {
       if (report.type === 'progress') onBuilt(report.built);
-      else if (report.type === 'pool') pools.push(report.pool);
-      else {
+      else if (report.type === 'pool') {
+        pools.push(report.pool);
+        onPool?.(report.pool);
+      } else {
         void worker.terminate();
         resolve(pools);
       }
@@ -52,11 +54,15 @@ function runWorker(tasks: BuildTask[], onBuilt: (n: number) => void): Promise<Bu
   });
 }
 
-/** Builds all pools on up to `threads` workers; `onProgress` gets the running total of envelopes built. */
+/**
+ * Builds all pools on up to `threads` workers; `onProgress` gets the running total of envelopes built, and `onPool`
+ * (when given) each pool as soon as its worker finished it, so a consumer can start before the last pool is built.
+ */
 export async function buildPools(
   tasks: readonly BuildTask[],
   onProgress: (built: number, total: number) => void,
   threads = Math.max(1, availableParallelism()),
+  onPool?: (pool: BuiltPool) => void,
 ): Promise<Map<string, BuiltPool>> {
   const total = tasks.reduce((n, t) => n + t.count, 0);
   const shares: BuildTask[][] = Array.from({ length: Math.min(threads, tasks.length) }, () => []);
@@ -70,10 +76,14 @@ export async function buildPools(
   let built = 0;
   const results = await Promise.all(
     shares.map((share) =>
-      runWorker(share, (n) => {
-        built += n;
-        onProgress(built, total);
-      }),
+      runWorker(
+        share,
+        (n) => {
+          built += n;
+          onProgress(built, total);
+        },
+        onPool,
+      ),
     ),
   );
   return new Map(results.flat().map((p) => [p.key, p]));

@@ -41,11 +41,16 @@ export interface StartRelayOptions {
    * NODE_OPTIONS: Node 20 refuses --cpu-prof there ("not allowed in NODE_OPTIONS"); the process profiled is the same.
    */
   readonly nodeArgs?: readonly string[];
+  /**
+   * Start on this data dir (made with makeTempDir, so it is removed on exit) instead of a fresh one: a relay restarted
+   * on the store an earlier one left, e.g. after the bench preloaded it (bench/deadline-scale.ts).
+   */
+  readonly dataDir?: string;
 }
 
-/** Starts a relay on 127.0.0.1 port 0 with a fresh data dir; resolves once it printed its ready line. */
+/** Starts a relay on 127.0.0.1 port 0 with a fresh data dir (or `options.dataDir`); resolves once it printed its ready line. */
 export async function startHotlineRelay(options: StartRelayOptions = {}): Promise<HotlineRelay> {
-  const dataDir = makeTempDir('relay');
+  const dataDir = options.dataDir ?? makeTempDir('relay');
   const child = spawnChild({
     name: 'hotline relay',
     command: process.execPath,

@@ -81,6 +81,28 @@ export function markdownSummary(r: BenchResults): string {
   for (const [rate, f] of Object.entries(r.deadlines.byOfferedRate)) {
     out.push(row([`during Hotline ${rate.replace('at', '')}/s`, `${f.fireErrorMs.p50} / ${f.fireErrorMs.p99} / ${f.fireErrorMs.max}`, `${f.events} / ${f.probes}`]));
   }
+  const byPending = Object.values(r.deadlines.byPending);
+  if (byPending.length) {
+    out.push(
+      '',
+      row(['pending deadlines (preloaded, FLASH 1 h)', `probe fire error @${byPending[0]?.offeredRate ?? '?'}/s p50 / p99 / max ms`, 'steps fired / probes', 'delivered /s', 'preload s', 'relay start s', 'relay CPU', 'other CPU']),
+      row(Array.from({ length: 8 }, () => '---')),
+    );
+    for (const p of byPending) {
+      out.push(
+        row([
+          p.pending,
+          `${p.p50} / ${p.p99} / ${p.max}`,
+          `${p.events} / ${p.probes}`,
+          p.achievedRate,
+          p.preloadSec,
+          p.relayStartSec,
+          `${p.serverCpuPercent}%`,
+          p.otherCpuPercent === null ? null : `${p.otherCpuPercent}%`,
+        ]),
+      );
+    }
+  }
   if ('categories' in r.profile) {
     out.push('', row(['relay main thread, by category', 'share', 'µs per notice']), row(['---', '---', '---']));
     for (const c of r.profile.categories.filter((c) => c.percent >= 0.5)) out.push(row([c.category, `${c.percent}%`, c.usPerNotice]));

@@ -15,6 +15,11 @@ export interface BenchPlan {
   readonly scalePoints: readonly number[];
   readonly scaleRate: number;
   readonly scaleMs: number;
+  /** Pending acknowledgement deadlines preloaded per point of the deadline scale curve; empty with --no-deadline-scale. */
+  readonly deadlineScalePoints: readonly number[];
+  /** Offered load (notices/s) and step length of each deadline scale point. */
+  readonly deadlineScaleRate: number;
+  readonly deadlineScaleMs: number;
   readonly profileMs: number | null;
   readonly limitMs: number;
   readonly probeNotices: number;
@@ -26,14 +31,16 @@ export interface BenchPlan {
   readonly outPath: string;
 }
 
-const usage = `usage: npm run bench -- [--quick] [--peers hotline,bare,mosquitto] [--no-scale] [--no-profile] [--out FILE]
+const usage = `usage: npm run bench -- [--quick] [--peers hotline,bare,mosquitto] [--no-scale] [--no-deadline-scale] [--no-profile] [--out FILE]
 
-  --quick        reduced set (shorter steps, scale points 10 and 100), under 2 minutes
-  --peers LIST   which peers to run (default all three; mosquitto is skipped when not installed; none = limits, scale, profile only)
-  --no-scale     skip the connection-scale points
-  --no-profile   skip the CPU profile of the relay
-  --pool N       envelopes pre-built per pair (default 150 with --quick, 800 otherwise); Hotline steps end early when used up
-  --out FILE     results file (default bench/results/latest.json)`;
+  --quick              reduced set (shorter steps, scale points 10 and 100, 10^3 and 10^4 pending deadlines), under 2 minutes
+  --peers LIST         which peers to run (default all three; mosquitto is skipped when not installed;
+                       none = limits, scales and profile only)
+  --no-scale           skip the connection-scale points
+  --no-deadline-scale  skip the pending-deadline scale points (fire error with 10^3, 10^4, 10^5 deadlines pending)
+  --no-profile         skip the CPU profile of the relay
+  --pool N             envelopes pre-built per pair (default 150 with --quick, 800 otherwise); Hotline steps end early when used up
+  --out FILE           results file (default bench/results/latest.json)`;
 
 function valueAfter(argv: readonly string[], flag: string): string | null {
   const i = argv.indexOf(flag);
@@ -43,7 +50,7 @@ function valueAfter(argv: readonly string[], flag: string): string | null {
   return value;
 }
 
-const known = new Set(['--quick', '--peers', '--no-scale', '--no-profile', '--pool', '--out', '--help', '-h']);
+const known = new Set(['--quick', '--peers', '--no-scale', '--no-deadline-scale', '--no-profile', '--pool', '--out', '--help', '-h']);
 
 /** Parses argv; throws with the usage text on an unknown flag. Returns null for --help. */
 export function parsePlan(argv: readonly string[], defaultOut: string): BenchPlan | null {
@@ -79,6 +86,9 @@ export function parsePlan(argv: readonly string[], defaultOut: string): BenchPla
     scalePoints: !scale ? [] : quick ? [10, 100] : [10, 100, 1000],
     scaleRate: 1000,
     scaleMs: quick ? 2_000 : 6_000,
+    deadlineScalePoints: argv.includes('--no-deadline-scale') ? [] : quick ? [1_000, 10_000] : [1_000, 10_000, 100_000],
+    deadlineScaleRate: 500,
+    deadlineScaleMs: quick ? 3_000 : 6_000,
     profileMs: argv.includes('--no-profile') ? null : quick ? 3_000 : 8_000,
     limitMs: quick ? 1_000 : 3_000,
     probeNotices: quick ? 20 : 100,

@@ -48,6 +48,11 @@ async function startHotline(setup: PeerSetup): Promise<PeerServer> {
     await relay.stop();
     throw cause;
   }
+  return hotlineServer(relay);
+}
+
+/** A running Hotline relay (already set up) as a peer server for runLoadStep. */
+export function hotlineServer(relay: HotlineRelay): PeerServer {
   return {
     name: 'hotline',
     pid: relay.child.pid,

@@ -30,6 +30,19 @@ export const loadLevel: Level = 'ROUTINE';
 export const probeDeadlineMs = 1000;
 export const probeChannel: ChannelSpec = { a: 'DA', b: 'DB', deadlines: { FLASH: probeDeadlineMs } };
 
+/**
+ * Senders whose notices are preloaded as pending deadlines (bench/deadline-scale.ts): FLASH 1 h on their own channel,
+ * so none of them fires during a measurement, and each sender has its own recipient so that no recipient comes near
+ * the relay's pending-delivery cap (10,000 undelivered per recipient; these recipients never connect).
+ */
+export const seedDeadlineMs = 3_600_000;
+export const seedChannel: ChannelSpec = { a: 'PA', b: 'PB', deadlines: { FLASH: seedDeadlineMs } };
+export const seedLevel: Level = 'FLASH';
+
+export function seedPairs(count: number): BenchPair[] {
+  return Array.from({ length: count }, (_, i) => pair(`seed-${i}`, seedChannel));
+}
+
 export interface Population {
   readonly pairs: readonly BenchPair[];
   readonly probe: BenchPair;

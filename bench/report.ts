@@ -74,6 +74,16 @@ export function printSummary(results: BenchResults): void {
     out.push(`  ${pad(rate, 8)} ${f.fireErrorMs.p50 ?? 'null'} / ${f.fireErrorMs.p99 ?? 'null'} / ${f.fireErrorMs.max ?? 'null'} ms (${f.events} steps fired for ${f.probes} probes)`);
   }
   if (Object.keys(d.byOfferedRate).length === 0) out.push(`  ${d.note}`);
+  const byPending = Object.values(d.byPending);
+  if (byPending.length) {
+    out.push(`deadlines with N pending (preloaded FLASH 1 h, none due): probe fire error p50/p99/max at ${byPending[0]?.offeredRate ?? '?'}/s offered`);
+    for (const p of byPending) {
+      out.push(
+        `  ${pad(p.pending, 8)} ${p.p50 ?? 'null'} / ${p.p99 ?? 'null'} / ${p.max ?? 'null'} ms (${p.events} steps for ${p.probes} probes), ` +
+          `${p.achievedRate}/s delivered, preload ${p.preloadSec}s, relay start ${p.relayStartSec}s`,
+      );
+    }
+  }
   if ('categories' in results.profile) {
     out.push(`profile (relay self time by category, ${results.profile.busySec}s busy):`);
     for (const c of results.profile.categories.slice(0, 12)) out.push(`  ${String(c.percent).padStart(5)}%  ${String(c.usPerNotice ?? '-').padStart(5)} µs/notice  ${c.category}`);

@@ -2,6 +2,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { DeadlineFigures } from './deadline-probe.ts';
+import type { PendingDeadlinePoint } from './deadline-scale.ts';
 import type { LimitFigures } from './limits.ts';
 import type { PeerName } from './links.ts';
 import type { ProfileSummary } from './cpu-profile.ts';
@@ -52,8 +53,15 @@ export interface BenchResults {
     readonly hotlineVsMosquitto: number | null;
     readonly hotlineVsVerifyLimit: number | null;
   };
-  /** fireErrorMs etc. from the highest offered rate; byOfferedRate has every Hotline latency step's probe. */
-  readonly deadlines: DeadlineFigures & { readonly measuredAt: string | null; readonly byOfferedRate: Readonly<Record<string, DeadlineFigures>> };
+  /**
+   * fireErrorMs etc. from the highest offered rate; byOfferedRate has every Hotline latency step's probe; byPending the
+   * probe's fire error at a fixed offered rate with 10^3, 10^4, 10^5 deadlines pending, keyed by that number.
+   */
+  readonly deadlines: DeadlineFigures & {
+    readonly measuredAt: string | null;
+    readonly byOfferedRate: Readonly<Record<string, DeadlineFigures>>;
+    readonly byPending: Readonly<Record<string, PendingDeadlinePoint>>;
+  };
   readonly scale: { readonly points: readonly ScalePoint[]; readonly note: string };
   readonly profile: ProfileSummary | { readonly skipped: string };
   readonly notes: readonly string[];

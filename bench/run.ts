@@ -7,6 +7,7 @@ import { initCrypto } from '../shared/index.ts';
 import { cleanupAll, installCleanupHandlers, runningChildren } from './children.ts';
 import type { ProfileSummary } from './cpu-profile.ts';
 import type { DeadlineFigures } from './deadline-probe.ts';
+import { benchDeadlineScale, type PendingDeadlinePoint } from './deadline-scale.ts';
 import { buildPools, type BuildTask, type BuiltPool } from './envelope-pool.ts';
 import { measureLimits, type LimitFigures } from './limits.ts';
 import type { PeerName } from './links.ts';
@@ -59,15 +60,16 @@ const noDeadlines: DeadlineFigures = {
 };
 
 /** The probe at the highest offered rate is the headline (deadlines.fireErrorMs.p99); every rate is kept. */
-function headlineDeadlines(plan: BenchPlan, byRate: Record<string, DeadlineFigures>): BenchResults['deadlines'] {
+function headlineDeadlines(plan: BenchPlan, byRate: Record<string, DeadlineFigures>, byPending: Record<string, PendingDeadlinePoint>): BenchResults['deadlines'] {
   const key = [...plan.latencyRates].sort((a, b) => b - a).map((r) => `at${r}`).find((k) => byRate[k] !== undefined) ?? null;
-  return { ...(key ? (byRate[key] as DeadlineFigures) : noDeadlines), measuredAt: key, byOfferedRate: byRate };
+  return { ...(key ? (byRate[key] as DeadlineFigures) : noDeadlines), measuredAt: key, byOfferedRate: byRate, byPending };
 }
 
 interface RunState {
   limits: LimitFigures | null;
   peers: Partial<Record<PeerName, PeerFigures | SkippedPeer>>;
   deadlines: Record<string, DeadlineFigures>;
+  deadlinesByPending: Record<string, PendingDeadlinePoint>;
   scale: ScalePoint[];
   profile: ProfileSummary | { skipped: string };
   frameBytes: number;
@@ -123,7 +125,7 @@ function assemble(plan: BenchPlan, state: RunState, startedAt: Date, error?: str
       hotlineVsMosquitto: ratio(hotline.throughputPerSec, mosquitto.throughputPerSec),
       hotlineVsVerifyLimit: ratio(hotline.throughputPerSec, limits.verifyPerSec || null),
     },
-    deadlines: headlineDeadlines(plan, state.deadlines),
+    deadlines: headlineDeadlines(plan, state.deadlines, state.deadlinesByPending),
     scale: {
       points: state.scale,
       note:
@@ -142,7 +144,7 @@ async function main(): Promise<number> {
   const startedAt = new Date();
   const plan = parsePlan(process.argv.slice(2), join(resultsDir, 'latest.json'));
   if (!plan) return 0;
-  const state: RunState = { limits: null, peers: {}, deadlines: {}, scale: [], profile: { skipped: 'not run' }, frameBytes: 0, prebuilt: 0, prebuildSec: 0, notes: [] };
+  const state: RunState = { limits: null, peers: {}, deadlines: {}, deadlinesByPending: {}, scale: [], profile: { skipped: 'not run' }, frameBytes: 0, prebuilt: 0, prebuildSec: 0, notes: [] };
   try {
     await initCrypto();
     phase(`Hotline bench (${plan.mode}): ${plan.pairs} pairs, ${plan.noticeBytes}-byte notices, ${availableParallelism()} cores`);
@@ -178,6 +180,10 @@ async function main(): Promise<number> {
       const { figures, deadlines } = await benchPeer(name, ctx);
       state.peers[name] = figures;
       Object.assign(state.deadlines, deadlines);
+    }
+
+    if (plan.deadlineScalePoints.length) {
+      await benchDeadlineScale({ plan, pairs: population.pairs, probe: population.probe, pools }, state.deadlinesByPending);
     }
 
     if (plan.scalePoints.length) {

@@ -32,7 +32,7 @@ describe('store', () => {
     store.close();
   });
 
-  it('keeps pending counts true when a transaction that queued deliveries rolls back', () => {
+  it('keeps pending counts (per recipient and in all) true through confirms and a transaction that rolls back', () => {
     const store = new RelayStore(':memory:');
     const us = createIdentity();
     const cn = createIdentity();
@@ -49,14 +49,24 @@ describe('store', () => {
       store.insertEnvelope({ envelope, envelopeJson: '{}', receiptJson: '{}', hash: 'h', acceptedAt: 1, ackDeadline: null, auditSeq: 1, deliverTo: [cn.kid] });
     };
     expect(store.pendingCount(cn.kid)).toBe(0);
+    expect(store.totalPending()).toBe(0);
     store.transaction(() => insert(1));
     expect(store.pendingCount(cn.kid)).toBe(1);
+    expect(store.totalPending()).toBe(1);
     expect(() =>
       store.transaction(() => {
         insert(2);
+        expect(store.totalPending()).toBe(2);
         throw new Error('rolled back');
       }),
     ).toThrow('rolled back');
+    expect(store.pendingCount(cn.kid)).toBe(1);
+    expect(store.totalPending()).toBe(1);
+    store.transaction(() => insert(3));
+    expect(store.totalPending()).toBe(2);
+    const [first] = store.pendingFor(cn.kid, 0, 1);
+    store.transaction(() => store.confirmDelivery(cn.kid, first?.rowid ?? -1, 2));
+    expect(store.totalPending()).toBe(1);
     expect(store.pendingCount(cn.kid)).toBe(1);
     store.close();
   });
