@@ -39,7 +39,7 @@ const usage = `usage: npm run bench -- [--quick] [--peers hotline,bare,mosquitto
   --no-scale           skip the connection-scale points
   --no-deadline-scale  skip the pending-deadline scale points (fire error with 10^3, 10^4, 10^5 deadlines pending)
   --no-profile         skip the CPU profile of the relay
-  --pool N             envelopes pre-built per pair (default 150 with --quick, 800 otherwise); Hotline steps end early when used up
+  --pool N             envelopes pre-built per pair (default 400 with --quick, 1600 otherwise); Hotline steps end early when used up
   --out FILE           results file (default bench/results/latest.json)`;
 
 function valueAfter(argv: readonly string[], flag: string): string | null {
@@ -70,7 +70,7 @@ export function parsePlan(argv: readonly string[], defaultOut: string): BenchPla
   }
   const scale = !argv.includes('--no-scale');
   const pool = valueAfter(argv, '--pool');
-  const poolPerPair = pool === null ? (quick ? 150 : 800) : Number(pool);
+  const poolPerPair = pool === null ? (quick ? 400 : 1600) : Number(pool);
   if (!Number.isInteger(poolPerPair) || poolPerPair < 10) throw new Error(`--pool needs a whole number of at least 10\n\n${usage}`);
   return {
     mode: quick ? 'quick' : 'full',

@@ -32,7 +32,7 @@ const program = new Command('hotline relay')
   .option('--rate-limit <n>', 'messages per second allowed per connection (sustained)', positiveInt)
   .option('--rate-burst <n>', 'messages a connection may send at once above the sustained rate', positiveInt)
   .option('--max-batch <n>', 'largest number of writes committed in one transaction (group commit)', positiveInt)
-  .option('--verify-threads <n>', `worker threads checking envelope signatures; 0 checks them on the main thread (default ${defaultVerifyThreads}: one per core)`, wholeNumber)
+  .option('--verify-threads <n>', `worker threads checking envelope signatures; 0 checks them on the main thread (default ${defaultVerifyThreads}: one per core beyond the first)`, wholeNumber)
   .option('--check-every <duration>', 'run a communication check of every PoC on this schedule, e.g. 24h')
   .option('--check-within <duration>', 'how long PoCs have to answer a scheduled check (default: 10m, or the interval if shorter)')
   .addHelpText(

@@ -1,6 +1,9 @@
 // Worker thread of the verify pool: checks envelope signatures (verifyEnvelope) off the relay's main thread.
 import { parentPort } from 'node:worker_threads';
-import { initCrypto, toHotlineError, verifyEnvelope, type Envelope } from '../shared/index.ts';
+import { initCrypto } from '../shared/crypto.ts';
+import { verifyEnvelope } from '../shared/envelope-verify.ts';
+import { toHotlineError } from '../shared/errors.ts';
+import type { Envelope } from '../shared/schemas.ts';
 import type { VerifyOutcome, VerifyRequest } from './verify-pool.ts';
 
 function verifyOne(request: VerifyRequest): VerifyOutcome {
@@ -14,10 +17,10 @@ function verifyOne(request: VerifyRequest): VerifyOutcome {
   }
 }
 
-await initCrypto();
 const port = parentPort;
 if (!port) throw new Error('server/verify-worker.ts runs as a worker thread of the verify pool');
-// Messages posted before this listener was attached were queued on the port, not lost.
+// Messages that arrive before libsodium is ready wait in order; the port delivers them only to the listener.
+const ready = initCrypto();
 port.on('message', (batch: readonly VerifyRequest[]) => {
-  port.postMessage(batch.map(verifyOne));
+  void ready.then(() => port.postMessage(batch.map(verifyOne)));
 });

@@ -1,5 +1,5 @@
 // Envelope build, verify (anyone, public keys only) and open (a recipient): encrypt-then-sign over RFC 8785 JSON.
-import { canonicalBytes, canonicalHash, canonicalJson } from './canonical.ts';
+import { canonicalBytes, canonicalJson } from './canonical.ts';
 import {
   agree,
   agreementKeyPair,
@@ -14,12 +14,12 @@ import {
   sign,
   toB64u,
   utf8,
-  verify,
   AEAD_KEY_BYTES,
 } from './crypto.ts';
 import { HotlineError } from './errors.ts';
-import { publicKeyOf, type Identity } from './identity.ts';
+import type { Identity } from './identity.ts';
 import { verifyPrekey } from './prekey.ts';
+import { checkEnvelopeRules, signedBytes, verifyEnvelope, type EnvelopeDigest } from './envelope-verify.ts';
 import {
   contentSchema,
   envelopeSchema,
@@ -30,13 +30,7 @@ import {
   type SignedPrekey,
 } from './schemas.ts';
 
-const ENVELOPE_CTX = 'hotline-envelope-v1';
 const WRAP_CTX = utf8('hotline-wrap-v1');
-
-/** Kinds that carry a level and must reach at least one recipient. */
-const leveledKinds = new Set<EnvelopeHeader['kind']>(['notice', 'reply', 'raise', 'check']);
-/** Kinds that answer or continue an earlier envelope and so must reference it. */
-const referringKinds = new Set<EnvelopeHeader['kind']>(['reply', 'ack', 'receipt', 'raise']);
 
 export interface RecipientKey {
   readonly kid: string;
@@ -52,20 +46,8 @@ export interface BuildEnvelopeInput {
   readonly now: number;
 }
 
-/** The parts of an envelope a signature covers, without the body itself. */
-export interface EnvelopeDigest {
-  /** base64url BLAKE2b-256 of the body bytes. */
-  readonly bodyHash: string;
-  /** base64url hash naming the whole envelope; the relay's receipt carries it. */
-  readonly hash: string;
-}
-
 export function headerHash(header: EnvelopeHeader): Uint8Array {
   return hash(canonicalBytes(header));
-}
-
-function signedBytes(header: EnvelopeHeader, recipients: readonly Recipient[], bodyHash: string): Uint8Array {
-  return canonicalBytes({ ctx: ENVELOPE_CTX, header, recipients, bodyHash });
 }
 
 function wrapKey(shared: Uint8Array, ephemeralPub: Uint8Array, prekeyPub: Uint8Array, kid: string): Uint8Array {
@@ -108,64 +90,6 @@ export function parseEnvelope(value: unknown): Envelope {
     throw new HotlineError('BAD_SCHEMA', `envelope: ${issue ? `${issue.path.join('.')}: ${issue.message}` : 'invalid'}`);
   }
   return result.data;
-}
-
-/** Protocol rules a well-formed envelope must follow beyond its schema; throws BAD_ENVELOPE. */
-export function checkEnvelopeRules(header: EnvelopeHeader, recipients: readonly Recipient[]): void {
-  if (leveledKinds.has(header.kind) && header.level === null) {
-    throw new HotlineError('BAD_ENVELOPE', `a ${header.kind} must carry a level`);
-  }
-  if (leveledKinds.has(header.kind) && header.kind !== 'check' && recipients.length === 0) {
-    throw new HotlineError('BAD_ENVELOPE', `a ${header.kind} must have at least one recipient`);
-  }
-  if (referringKinds.has(header.kind) && header.refs.length === 0) {
-    throw new HotlineError('BAD_ENVELOPE', `a ${header.kind} must reference the envelope it answers`);
-  }
-  const [a, b] = header.channel.split('-');
-  const parties = new Set([a, b]);
-  if (!parties.has(header.fromState) || !parties.has(header.toState)) {
-    throw new HotlineError('BAD_ENVELOPE', 'fromState and toState must be the channel parties');
-  }
-  if (new Set(recipients.map((r) => r.kid)).size !== recipients.length) {
-    throw new HotlineError('BAD_ENVELOPE', 'a recipient is listed twice');
-  }
-}
-
-/** Body hash and envelope hash, computed from public parts only. */
-export function envelopeDigest(envelope: Envelope): EnvelopeDigest {
-  const bodyHash = toB64u(hash(fromB64u(envelope.body)));
-  return { bodyHash, hash: digestFromParts(envelope.header, envelope.recipients, bodyHash, envelope.sig) };
-}
-
-/** The envelope hash from header, recipients, body hash and signature (what an export bundle holds). */
-export function digestFromParts(header: EnvelopeHeader, recipients: readonly Recipient[], bodyHash: string, sig: string): string {
-  return canonicalHash({ header, recipients, bodyHash, sig });
-}
-
-/**
- * Checks the sender's signature and the protocol rules using public data only; returns the digest.
- * Throws BAD_SIGNATURE or BAD_ENVELOPE. Does not need (or see) any secret key.
- */
-export function verifyEnvelope(envelope: Envelope): EnvelopeDigest {
-  checkEnvelopeRules(envelope.header, envelope.recipients);
-  const digest = envelopeDigest(envelope);
-  verifySignedParts(envelope.header, envelope.recipients, digest.bodyHash, envelope.sig);
-  return digest;
-}
-
-/** Signature check over header, recipients and body hash: what an offline verifier without bodies can do. */
-export function verifySignedParts(header: EnvelopeHeader, recipients: readonly Recipient[], bodyHash: string, sig: string): void {
-  let publicKey: Uint8Array;
-  let signature: Uint8Array;
-  try {
-    publicKey = publicKeyOf(header.from);
-    signature = fromB64u(sig, 64);
-  } catch (cause) {
-    throw new HotlineError('BAD_SIGNATURE', 'sender key or signature is malformed', { cause });
-  }
-  if (!verify(signature, signedBytes(header, recipients, bodyHash), publicKey)) {
-    throw new HotlineError('BAD_SIGNATURE', 'envelope signature does not verify');
-  }
 }
 
 export interface RecipientSecrets {

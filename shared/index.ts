@@ -8,6 +8,7 @@ export * from './schemas.ts';
 export * from './identity.ts';
 export * from './prekey.ts';
 export * from './envelope.ts';
+export * from './envelope-verify.ts';
 export * from './receipt.ts';
 export * from './audit.ts';
 export * from './uuid.ts';

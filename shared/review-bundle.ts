@@ -1,7 +1,7 @@
 // Offline verification of a reviewer's export bundle: signatures, receipts, the audit chain, and every timing figure recomputed from signed data.
 import { verifyAuditChain, type ChainVerification } from './audit.ts';
 import { canonicalJson } from './canonical.ts';
-import { checkEnvelopeRules, digestFromParts, verifySignedParts } from './envelope.ts';
+import { checkEnvelopeRules, digestFromParts, verifySignedParts } from './envelope-verify.ts';
 import { HotlineError } from './errors.ts';
 import { escalationAuditType } from './escalation.ts';
 import { verifyReceipt } from './receipt.ts';

@@ -62,6 +62,8 @@ describe('verify pool', () => {
       const verifier = createVerifier(threads, silent);
       verifiers.push(verifier);
       expect(verifier.threads).toBe(threads);
+      // Workers run the esbuild bundle (about 20 MB each), not the tsx fallback (about 60 MB each).
+      expect(verifier.loader).toBe(threads === 0 ? 'inline' : 'bundle');
       // All in flight at once: answers must come back to the request that asked, not in completion order.
       const answers = await Promise.all(mixed.map((e) => outcome(verifier.verify(e, JSON.stringify(e)))));
       expect(answers).toEqual(expected);
