@@ -7,6 +7,9 @@ export interface RelayMetricsSnapshot {
   readonly meanBatch: number | null;
   readonly deadlineFires: number;
   readonly meanDeadlineFireErrorMs: number | null;
+  /** The relay's event-loop delay since the previous scrape (prom-client resets it on every scrape), p99 and max. */
+  readonly eventLoopLagP99Ms: number | null;
+  readonly eventLoopLagMaxMs: number | null;
 }
 
 function metricValue(text: string, name: string): number {
@@ -16,6 +19,10 @@ function metricValue(text: string, name: string): number {
 
 function mean(sum: number, count: number, scale: number): number | null {
   return count > 0 && Number.isFinite(sum) ? round((sum / count) * scale, 2) : null;
+}
+
+function milliseconds(seconds: number): number | null {
+  return Number.isFinite(seconds) ? round(seconds * 1000, 2) : null;
 }
 
 /** Null when the endpoint or the metrics are missing (an older or newer relay). */
@@ -32,6 +39,8 @@ export async function scrapeRelayMetrics(httpUrl: string): Promise<RelayMetricsS
       meanBatch: mean(metricValue(text, 'hotline_commit_batch_size_sum'), metricValue(text, 'hotline_commit_batch_size_count'), 1),
       deadlineFires: Number.isFinite(fires) ? fires : 0,
       meanDeadlineFireErrorMs: mean(metricValue(text, 'hotline_deadline_fire_error_seconds_sum'), fires, 1000),
+      eventLoopLagP99Ms: milliseconds(metricValue(text, 'hotline_nodejs_eventloop_lag_p99_seconds')),
+      eventLoopLagMaxMs: milliseconds(metricValue(text, 'hotline_nodejs_eventloop_lag_max_seconds')),
     };
   } catch {
     return null;

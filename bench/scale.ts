@@ -27,6 +27,8 @@ export interface ScalePoint {
   /** CPU used by other work on the machine during the load (see LoadStepResult.otherCpuPercent). */
   readonly otherCpuPercent: number | null;
   readonly undelivered: number;
+  /** The relay's own event-loop delay during the load (from its /metrics): a relay-side stall shows here, a generator-side one does not. */
+  readonly relayEventLoopLagMs: { readonly p99: number | null; readonly max: number | null } | null;
 }
 
 export interface ScaleInput {
@@ -89,10 +91,12 @@ async function scalePoint(n: number, input: ScaleInput): Promise<ScalePoint> {
       serverCpuPercent: load.server.cpuPercent,
       otherCpuPercent: load.otherCpuPercent,
       undelivered: load.undelivered,
+      relayEventLoopLagMs: load.relayMetrics ? { p99: load.relayMetrics.eventLoopLagP99Ms, max: load.relayMetrics.eventLoopLagMaxMs } : null,
     };
     info(
       `${n} PoCs: RSS ${point.rssBaselineMB} → ${point.rssConnectedMB} MB (${point.rssDeltaPerConnectionKB} KB/connection); ` +
-        `accept p50 ${point.acceptLatencyMs?.p50 ?? '-'} p99 ${point.acceptLatencyMs?.p99 ?? '-'} ms at ${input.rate}/s over ${pairs.length} pairs`,
+        `accept p50 ${point.acceptLatencyMs?.p50 ?? '-'} p99 ${point.acceptLatencyMs?.p99 ?? '-'} ms at ${input.rate}/s over ${pairs.length} pairs; ` +
+        `relay event-loop delay p99 ${point.relayEventLoopLagMs?.p99 ?? '-'} max ${point.relayEventLoopLagMs?.max ?? '-'} ms`,
     );
     return point;
   } finally {

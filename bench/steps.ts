@@ -53,6 +53,8 @@ export async function runLoadStep(input: StepInput): Promise<StepFigures> {
       onProgress: status,
     });
     events.target = step;
+    // Scraping resets the relay's event-loop delay histogram: the figures after the step are the step's own.
+    if (input.server.hotline) await scrapeRelayMetrics(input.server.hotline.httpUrl);
     const result = await step.run();
     return { ...result, relayMetrics: input.server.hotline ? await scrapeRelayMetrics(input.server.hotline.httpUrl) : null };
   } finally {
@@ -88,7 +90,7 @@ function describe(r: StepFigures): string {
   return (
     `${r.label}: ${r.throughputPerSec}/s delivered over ${r.windowSec}s (ended by ${r.endedBy}); latency p50 ${l?.p50 ?? '-'} p99 ${l?.p99 ?? '-'} max ${l?.max ?? '-'} ms; ` +
     `server CPU ${r.server.cpuPercent}% RSS peak ${r.server.rssPeakMB} MB; generator CPU ${r.generator.cpuPercent}%; other CPU ${r.otherCpuPercent ?? '-'}%` +
-    (r.relayMetrics ? `; commits ${r.relayMetrics.commits}, mean batch ${r.relayMetrics.meanBatch}, mean commit ${r.relayMetrics.meanCommitMs} ms` : '') +
+    (r.relayMetrics ? `; commits ${r.relayMetrics.commits}, mean batch ${r.relayMetrics.meanBatch}, mean commit ${r.relayMetrics.meanCommitMs} ms; event-loop delay p99 ${r.relayMetrics.eventLoopLagP99Ms} max ${r.relayMetrics.eventLoopLagMaxMs} ms` : '') +
     `${lost}${refused}`
   );
 }

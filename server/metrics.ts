@@ -20,7 +20,8 @@ export interface RelayMetrics {
 
 export function createMetrics(withDefaults: boolean): RelayMetrics {
   const registry = new Registry();
-  if (withDefaults) collectDefaultMetrics({ register: registry, prefix: 'hotline_' });
+  // Event-loop delay sampled at 1 ms (prom-client's default is 10 ms, too coarse for a 10 ms latency target).
+  if (withDefaults) collectDefaultMetrics({ register: registry, prefix: 'hotline_', eventLoopMonitoringPrecision: 1 });
   return {
     registry,
     connections: new Gauge({ name: 'hotline_connections', help: 'Open WebSocket connections', labelNames: ['state'], registers: [registry] }),
