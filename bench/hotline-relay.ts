@@ -54,7 +54,7 @@ export async function startHotlineRelay(options: StartRelayOptions = {}): Promis
   const child = spawnChild({
     name: 'hotline relay',
     command: process.execPath,
-    args: [...(options.nodeArgs ?? []), join(projectRoot, 'bin/hotline.js'), 'relay', '--host', '127.0.0.1', '--port', '0', '--data', dataDir, '--json', ...(process.env.HOTLINE_BENCH_RELAY_ARGS ?? '').split(' ').filter(Boolean)],
+    args: [...(options.nodeArgs ?? []), ...(process.env.HOTLINE_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean), join(projectRoot, 'bin/hotline.js'), 'relay', '--host', '127.0.0.1', '--port', '0', '--data', dataDir, '--json', ...(process.env.HOTLINE_BENCH_RELAY_ARGS ?? '').split(' ').filter(Boolean)],
     cwd: projectRoot,
     env: { ...process.env, HOTLINE_LOG_LEVEL: 'warn', NODE_OPTIONS: '' },
   });

@@ -8,6 +8,7 @@ import type { BenchMember, BenchPair } from './population.ts';
 import { info, phase, status } from './progress.ts';
 import { megabytes, sampleProc } from './proc-stats.ts';
 import { round, type Distribution } from './stats.ts';
+import type { RelayAcceptFigures } from './relay-metrics.ts';
 import { runLoadStep } from './steps.ts';
 
 export interface ScalePoint {
@@ -29,6 +30,8 @@ export interface ScalePoint {
   readonly undelivered: number;
   /** The relay's own event-loop delay during the load (from its /metrics): a relay-side stall shows here, a generator-side one does not. */
   readonly relayEventLoopLagMs: { readonly p99: number | null; readonly max: number | null } | null;
+  /** Accept latency as the relay itself measures it (frame → accepted), apart from the generator's view. */
+  readonly relayAccept: RelayAcceptFigures | null;
 }
 
 export interface ScaleInput {
@@ -91,11 +94,13 @@ async function scalePoint(n: number, input: ScaleInput): Promise<ScalePoint> {
       serverCpuPercent: load.server.cpuPercent,
       otherCpuPercent: load.otherCpuPercent,
       undelivered: load.undelivered,
+      relayAccept: load.relayAccept,
       relayEventLoopLagMs: load.relayMetrics ? { p99: load.relayMetrics.eventLoopLagP99Ms, max: load.relayMetrics.eventLoopLagMaxMs } : null,
     };
     info(
       `${n} PoCs: RSS ${point.rssBaselineMB} → ${point.rssConnectedMB} MB (${point.rssDeltaPerConnectionKB} KB/connection); ` +
         `accept p50 ${point.acceptLatencyMs?.p50 ?? '-'} p99 ${point.acceptLatencyMs?.p99 ?? '-'} ms at ${input.rate}/s over ${pairs.length} pairs; ` +
+        `inside the relay p99 ≤ ${point.relayAccept?.p99AtMostMs ?? '-'} ms (${point.relayAccept?.within10msPercent ?? '-'}% within 10 ms); ` +
         `relay event-loop delay p99 ${point.relayEventLoopLagMs?.p99 ?? '-'} max ${point.relayEventLoopLagMs?.max ?? '-'} ms`,
     );
     return point;

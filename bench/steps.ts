@@ -7,11 +7,15 @@ import type { BenchPlan } from './options.ts';
 import { ForwardingEvents, startPeer, type PeerServer, type PeerSetup } from './peers.ts';
 import { probeDeadlineMs, type BenchPair } from './population.ts';
 import { info, phase, status } from './progress.ts';
-import { scrapeRelayMetrics, type RelayMetricsSnapshot } from './relay-metrics.ts';
+import { relayAcceptFigures, scrapeRelayMetrics, type RelayAcceptFigures, type RelayMetricsSnapshot } from './relay-metrics.ts';
 import type { Distribution } from './stats.ts';
 
 /** A step's figures, plus the relay's own commit and deadline metrics when the peer is Hotline. */
-export type StepFigures = LoadStepResult & { readonly relayMetrics: RelayMetricsSnapshot | null };
+export type StepFigures = LoadStepResult & {
+  readonly relayMetrics: RelayMetricsSnapshot | null;
+  /** Hotline only: accept latency as the relay measures it (frame → accepted), over the step including its warm-up. */
+  readonly relayAccept: RelayAcceptFigures | null;
+};
 
 export interface StepInput {
   readonly label: string;
@@ -54,9 +58,10 @@ export async function runLoadStep(input: StepInput): Promise<StepFigures> {
     });
     events.target = step;
     // Scraping resets the relay's event-loop delay histogram: the figures after the step are the step's own.
-    if (input.server.hotline) await scrapeRelayMetrics(input.server.hotline.httpUrl);
+    const before = input.server.hotline ? await scrapeRelayMetrics(input.server.hotline.httpUrl) : null;
     const result = await step.run();
-    return { ...result, relayMetrics: input.server.hotline ? await scrapeRelayMetrics(input.server.hotline.httpUrl) : null };
+    const after = input.server.hotline ? await scrapeRelayMetrics(input.server.hotline.httpUrl) : null;
+    return { ...result, relayMetrics: after, relayAccept: relayAcceptFigures(before, after) };
   } finally {
     await connections.close();
   }
@@ -91,6 +96,7 @@ function describe(r: StepFigures): string {
     `${r.label}: ${r.throughputPerSec}/s delivered over ${r.windowSec}s (ended by ${r.endedBy}); latency p50 ${l?.p50 ?? '-'} p99 ${l?.p99 ?? '-'} max ${l?.max ?? '-'} ms; ` +
     `server CPU ${r.server.cpuPercent}% RSS peak ${r.server.rssPeakMB} MB; generator CPU ${r.generator.cpuPercent}%; other CPU ${r.otherCpuPercent ?? '-'}%` +
     (r.relayMetrics ? `; commits ${r.relayMetrics.commits}, mean batch ${r.relayMetrics.meanBatch}, mean commit ${r.relayMetrics.meanCommitMs} ms; event-loop delay p99 ${r.relayMetrics.eventLoopLagP99Ms} max ${r.relayMetrics.eventLoopLagMaxMs} ms` : '') +
+    (r.relayAccept?.count ? `; accept inside the relay p99 ≤ ${r.relayAccept.p99AtMostMs} ms, ${r.relayAccept.within10msPercent}% within 10 ms` : '') +
     `${lost}${refused}`
   );
 }

@@ -14,6 +14,8 @@ export interface RelayMetrics {
   readonly deadlineFireError: Histogram;
   readonly escalationSteps: Counter<'action'>;
   readonly acks: Counter<'outcome'>;
+  /** From a `send` frame's arrival to its `accepted` reply (after the durable commit), as the relay sees it. */
+  readonly acceptSeconds: Histogram;
   /** Times the relay stopped reading from its sockets because too many sends were waiting (admission control). */
   readonly backpressurePauses: Counter;
 }
@@ -44,6 +46,12 @@ export function createMetrics(withDefaults: boolean): RelayMetrics {
     }),
     escalationSteps: new Counter({ name: 'hotline_escalation_steps_total', help: 'Escalation steps fired, by action', labelNames: ['action'], registers: [registry] }),
     acks: new Counter({ name: 'hotline_acks_total', help: 'First acknowledgements of threads, met or late', labelNames: ['outcome'], registers: [registry] }),
+    acceptSeconds: new Histogram({
+      name: 'hotline_accept_seconds',
+      help: 'Time from a send frame arriving to its accepted reply, after the durable commit',
+      buckets: [0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.05, 0.1, 0.5, 1, 5],
+      registers: [registry],
+    }),
     backpressurePauses: new Counter({
       name: 'hotline_backpressure_pauses_total',
       help: 'Times the relay stopped reading from its sockets because too many sends waited for a signature check or commit',

@@ -215,6 +215,7 @@ export class Session implements DeliverySink {
    * a sender's seq stays increasing and its notices are stored in the order it sent them.
    */
   private accept(rid: string, member: MemberRecord, envelope: Envelope): void {
+    const arrived = performance.now();
     const channel = precheckEnvelope(this.ctx.store, member, envelope);
     const envelopeJson = JSON.stringify(envelope);
     const verified = this.ctx.verifier.verify(envelope, envelopeJson);
@@ -236,6 +237,7 @@ export class Session implements DeliverySink {
       .then(
         (accepted) => {
           this.send({ type: 'accepted', rid, receipt: accepted.receipt, duplicate: accepted.duplicate });
+          this.ctx.metrics.acceptSeconds.observe((performance.now() - arrived) / 1000);
           if (!accepted.duplicate) this.ctx.onAccepted(accepted);
         },
         (cause: unknown) => {

@@ -71,6 +71,9 @@ describe('admission control', () => {
       const metrics = await relay.context.metrics.registry.getSingleMetricAsString('hotline_backpressure_pauses_total');
       const pauses = Number(/hotline_backpressure_pauses_total (\d+)/.exec(metrics)?.[1] ?? 0);
       expect(pauses).toBeGreaterThan(0);
+      // Every accepted send is timed inside the relay (frame → accepted), whatever the pauses made it wait.
+      const accept = await relay.context.metrics.registry.getSingleMetricAsString('hotline_accept_seconds');
+      expect(Number(/hotline_accept_seconds_count (\d+)/.exec(accept)?.[1] ?? 0)).toBe(400);
       const seqs = (relay.store.db.prepare('SELECT seq FROM envelopes ORDER BY rowid').all() as { seq: number }[]).map((r) => r.seq);
       expect(seqs).toEqual(envelopes.map((e) => e.header.seq));
     });
