@@ -69,11 +69,23 @@ export function markdownSummary(r: BenchResults): string {
   ];
   if (r.scale.points.length) {
     out.push(
-      row(['connected PoCs', 'relay RSS before → with N connected (MB)', `accept latency @${r.scale.points[0]?.offeredPerSec ?? '?'}/s p50 / p99 / max ms`, 'relay CPU', 'other CPU']),
-      row(['---', '---', '---', '---', '---']),
+      row([
+        'connected PoCs',
+        'relay RSS before → with N connected (MB)',
+        `accept latency @${r.scale.points[0]?.offeredPerSec ?? '?'}/s p50 / p99 / max ms (generator)`,
+        'accept inside the relay: p99 bucket / share ≤ 10 ms',
+        'relay event-loop delay p99 / max ms',
+        'relay CPU',
+        'other CPU',
+      ]),
+      row(['---', '---', '---', '---', '---', '---', '---']),
     );
     for (const s of r.scale.points) {
-      out.push(row([s.connections, `${s.rssBaselineMB} → ${s.rssConnectedMB}`, lat(s.acceptLatencyMs), `${s.serverCpuPercent}%`, (s.otherCpuPercent ?? null) === null ? null : `${s.otherCpuPercent}%`]));
+      const inside = s.relayAccept?.count ? `≤ ${s.relayAccept.p99AtMostMs} / ${s.relayAccept.within10msPercent}%` : null;
+      const lag = s.relayEventLoopLagMs ? `${s.relayEventLoopLagMs.p99 ?? '-'} / ${s.relayEventLoopLagMs.max ?? '-'}` : null;
+      out.push(
+        row([s.connections, `${s.rssBaselineMB} → ${s.rssConnectedMB}`, lat(s.acceptLatencyMs), inside, lag, `${s.serverCpuPercent}%`, (s.otherCpuPercent ?? null) === null ? null : `${s.otherCpuPercent}%`]),
+      );
     }
     out.push('');
   }

@@ -64,7 +64,9 @@ export function printSummary(results: BenchResults): void {
     for (const s of results.scale.points) {
       out.push(
         `  ${pad(s.connections, 6)} RSS ${s.rssBaselineMB} → ${s.rssConnectedMB} MB (${s.rssDeltaPerConnectionKB} KB/conn), ` +
-          `accept ${lat(s.acceptLatencyMs)} ms at ${s.offeredPerSec}/s, relay CPU ${s.serverCpuPercent}%`,
+          `accept ${lat(s.acceptLatencyMs)} ms at ${s.offeredPerSec}/s` +
+          (s.relayAccept?.count ? ` (inside the relay: p99 ≤ ${s.relayAccept.p99AtMostMs} ms, ${s.relayAccept.within10msPercent}% ≤ 10 ms)` : '') +
+          `, relay CPU ${s.serverCpuPercent}%`,
       );
     }
   }
