@@ -89,6 +89,22 @@ export function markdownSummary(r: BenchResults): string {
     }
     out.push('');
   }
+  const e2e = r.endToEnd;
+  if (!('skipped' in e2e)) {
+    out.push(
+      row([
+        `end to end (${e2e.pairs} HotlineClient pairs, one process)`,
+        'max /s',
+        `send → recipient app @${e2e.offeredPerSec}/s p50 / p99 / max ms`,
+        'send → receipt p50 / p99 ms',
+        'client process CPU @max',
+        'relay CPU @max',
+      ]),
+      row(Array.from({ length: 6 }, () => '---')),
+      row(['real client crypto', e2e.throughputPerSec, lat(e2e.latencyMs), e2e.sendLatencyMs ? `${e2e.sendLatencyMs.p50} / ${e2e.sendLatencyMs.p99}` : null, `${e2e.clientCpuPercent}%`, e2e.relayCpuPercent === null ? null : `${e2e.relayCpuPercent}%`]),
+      '',
+    );
+  }
   out.push(row(['deadline probe (FLASH 1 s, never acknowledged)', 'fire error p50 / p99 / max ms', 'steps fired / probes']), row(['---', '---', '---']));
   for (const [rate, f] of Object.entries(r.deadlines.byOfferedRate)) {
     out.push(row([`during Hotline ${rate.replace('at', '')}/s`, `${f.fireErrorMs.p50} / ${f.fireErrorMs.p99} / ${f.fireErrorMs.max}`, `${f.events} / ${f.probes}`]));

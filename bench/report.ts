@@ -59,6 +59,13 @@ export function printSummary(results: BenchResults): void {
     `limits (one thread, same run): verifyEnvelope ${l.verifyPerSec}/s; parse+zod+verify ${l.parseValidateVerifyPerSec}/s; ` +
       `receipt sign ${l.receiptSignPerSec}/s; fsync (4 KiB) ${l.fsyncPerSec}/s`,
   );
+  const e2e = results.endToEnd;
+  if (!('skipped' in e2e)) {
+    out.push(
+      `end to end (${e2e.pairs} HotlineClient pairs in one process): max ${e2e.throughputPerSec}/s (client CPU ${e2e.clientCpuPercent}%, relay CPU ${e2e.relayCpuPercent ?? '-'}%); ` +
+        `at ${e2e.offeredPerSec}/s send → recipient app ${lat(e2e.latencyMs)} ms`,
+    );
+  }
   if (results.scale.points.length) {
     out.push('scale (Hotline): connections → relay RSS, per-connection, accept latency p50/p99/max at the offered rate');
     for (const s of results.scale.points) {

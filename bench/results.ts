@@ -2,6 +2,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { DeadlineFigures } from './deadline-probe.ts';
+import type { EndToEndFigures } from './e2e.ts';
 import type { PendingDeadlinePoint } from './deadline-scale.ts';
 import type { LimitFigures } from './limits.ts';
 import type { PeerName } from './links.ts';
@@ -63,6 +64,8 @@ export interface BenchResults {
     readonly byPending: Readonly<Record<string, PendingDeadlinePoint>>;
   };
   readonly scale: { readonly points: readonly ScalePoint[]; readonly note: string };
+  /** Real HotlineClients through the relay (client crypto included), beside the relay figures above (pre-built envelopes). */
+  readonly endToEnd: EndToEndFigures | { readonly skipped: string };
   readonly profile: ProfileSummary | { readonly skipped: string };
   readonly notes: readonly string[];
   readonly error?: string;

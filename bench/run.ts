@@ -22,6 +22,7 @@ import { loadAverage } from './proc-stats.ts';
 import { printSummary, ratio, isSkipped } from './report.ts';
 import { writeResults, type BenchResults, type SkippedPeer } from './results.ts';
 import { benchScale, type ScalePoint } from './scale.ts';
+import { benchEndToEnd, type EndToEndFigures } from './e2e.ts';
 import { round } from './stats.ts';
 import { benchPeer, type PeerFigures } from './steps.ts';
 
@@ -71,6 +72,7 @@ interface RunState {
   deadlines: Record<string, DeadlineFigures>;
   deadlinesByPending: Record<string, PendingDeadlinePoint>;
   scale: ScalePoint[];
+  endToEnd: EndToEndFigures | { skipped: string };
   profile: ProfileSummary | { skipped: string };
   frameBytes: number;
   prebuilt: number;
@@ -112,7 +114,7 @@ function assemble(plan: BenchPlan, state: RunState, startedAt: Date, error?: str
       envelopesPrebuilt: state.prebuilt,
       prebuildSec: state.prebuildSec,
       hotlineRateLimit:
-        `relay default 500 msgs/s per connection (burst 2000), not settable from the CLI yet: ${plan.pairs} sender connections ` +
+        `relay default 500 msgs/s per connection (burst 2000; --rate-limit/--rate-burst change it, the bench keeps the default): ${plan.pairs} sender connections ` +
         `cap the offered load at ${plan.pairs * 500}/s, far above what the relay sustains here`,
     },
     fairness,
@@ -133,6 +135,7 @@ function assemble(plan: BenchPlan, state: RunState, startedAt: Date, error?: str
         'with all N connected (the per-connection delta is noisy: heap growth and GC in between can outweigh it; compare rssConnectedMB across points); ' +
         'then the first min(50, N/2) pairs offer the rate and accept latency (send → accepted, i.e. committed) is recorded',
     },
+    endToEnd: state.endToEnd,
     profile: state.profile,
     notes: state.notes,
     ...(error ? { error } : {}),
@@ -144,7 +147,7 @@ async function main(): Promise<number> {
   const startedAt = new Date();
   const plan = parsePlan(process.argv.slice(2), join(resultsDir, 'latest.json'));
   if (!plan) return 0;
-  const state: RunState = { limits: null, peers: {}, deadlines: {}, deadlinesByPending: {}, scale: [], profile: { skipped: 'not run' }, frameBytes: 0, prebuilt: 0, prebuildSec: 0, notes: [] };
+  const state: RunState = { limits: null, peers: {}, deadlines: {}, deadlinesByPending: {}, scale: [], endToEnd: { skipped: 'not run' }, profile: { skipped: 'not run' }, frameBytes: 0, prebuilt: 0, prebuildSec: 0, notes: [] };
   try {
     await initCrypto();
     phase(`Hotline bench (${plan.mode}): ${plan.pairs} pairs, ${plan.noticeBytes}-byte notices, ${availableParallelism()} cores`);
@@ -198,6 +201,9 @@ async function main(): Promise<number> {
         drainMs: plan.drainMs,
       });
     }
+
+    if (plan.endToEnd) state.endToEnd = await benchEndToEnd({ ...plan.endToEnd, noticeBytes: plan.noticeBytes });
+    else state.endToEnd = { skipped: '--no-e2e' };
 
     state.profile =
       plan.profileMs === null

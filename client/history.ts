@@ -126,6 +126,18 @@ export class HistoryStore {
     this.db.exec(schema);
   }
 
+  private readonly statements = new Map<string, Database.Statement>();
+
+  /** Prepared once per SQL text (a handful of texts): preparing cost more than running on every send and receive. */
+  private stmt(sql: string): Database.Statement {
+    let statement = this.statements.get(sql);
+    if (!statement) {
+      statement = this.db.prepare(sql);
+      this.statements.set(sql, statement);
+    }
+    return statement;
+  }
+
   close(): void {
     if (this.db.open) this.db.close();
   }
@@ -137,9 +149,9 @@ export class HistoryStore {
   /** The next send sequence number for this identity (atomic across processes sharing HOTLINE_HOME). */
   nextSeq(): number {
     return this.transaction(() => {
-      const row = this.db.prepare("SELECT value FROM meta WHERE key = 'seq'").get() as { value: string } | undefined;
+      const row = this.stmt("SELECT value FROM meta WHERE key = 'seq'").get() as { value: string } | undefined;
       const next = Number(row?.value ?? '0') + 1;
-      this.db.prepare("INSERT INTO meta (key, value) VALUES ('seq', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value").run(String(next));
+      this.stmt("INSERT INTO meta (key, value) VALUES ('seq', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value").run(String(next));
       return next;
     });
   }
@@ -152,15 +164,15 @@ export class HistoryStore {
   }
 
   getMeta(key: string): string | null {
-    return (this.db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined)?.value ?? null;
+    return (this.stmt('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined)?.value ?? null;
   }
 
   setMeta(key: string, value: string): void {
-    this.db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(key, value);
+    this.stmt('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(key, value);
   }
 
   has(id: string): boolean {
-    return this.db.prepare('SELECT 1 FROM messages WHERE id = ?').get(id) !== undefined;
+    return this.stmt('SELECT 1 FROM messages WHERE id = ?').get(id) !== undefined;
   }
 
   /** Records a message once; false when the id was already recorded (the dedupe behind exactly-once). */
@@ -176,7 +188,7 @@ export class HistoryStore {
         m.createdAt, m.acceptedAt, m.ackDeadline, JSON.stringify(m.refs), m.subject, m.text, now, m.receipt ? JSON.stringify(m.receipt) : null,
       ).changes === 1;
     if (inserted) {
-      const ref = this.db.prepare('INSERT OR IGNORE INTO message_refs (ref_id, id) VALUES (?, ?)');
+      const ref = this.stmt('INSERT OR IGNORE INTO message_refs (ref_id, id) VALUES (?, ?)');
       for (const r of m.refs) ref.run(r, m.id);
     }
     return inserted;
@@ -184,20 +196,20 @@ export class HistoryStore {
 
   /** Remembers the highest seq seen from a sender; returns the previous one (for gap detection). */
   noteSenderSeq(kid: string, seq: number): number {
-    const prev = (this.db.prepare('SELECT last_seq FROM sender_seqs WHERE kid = ?').get(kid) as { last_seq: number } | undefined)?.last_seq ?? 0;
-    if (seq > prev) this.db.prepare('INSERT INTO sender_seqs (kid, last_seq) VALUES (?, ?) ON CONFLICT(kid) DO UPDATE SET last_seq = excluded.last_seq').run(kid, seq);
+    const prev = (this.stmt('SELECT last_seq FROM sender_seqs WHERE kid = ?').get(kid) as { last_seq: number } | undefined)?.last_seq ?? 0;
+    if (seq > prev) this.stmt('INSERT INTO sender_seqs (kid, last_seq) VALUES (?, ?) ON CONFLICT(kid) DO UPDATE SET last_seq = excluded.last_seq').run(kid, seq);
     return prev;
   }
 
   get(id: string): MessageRecord | null {
-    const row = this.db.prepare('SELECT * FROM messages WHERE id = ?').get(id) as MessageRow | undefined;
+    const row = this.stmt('SELECT * FROM messages WHERE id = ?').get(id) as MessageRow | undefined;
     return row ? toMessage(row) : null;
   }
 
   /** Finds a message by full id or by a unique prefix of at least 8 characters (what a person types). */
   resolveId(idOrPrefix: string): MessageRecord[] {
     if (idOrPrefix.length < 8) return [];
-    const rows = this.db.prepare("SELECT * FROM messages WHERE id LIKE ? || '%' ESCAPE '\\' LIMIT 5").all(idOrPrefix.replace(/[%_\\]/g, '\\$&')) as MessageRow[];
+    const rows = this.stmt("SELECT * FROM messages WHERE id LIKE ? || '%' ESCAPE '\\' LIMIT 5").all(idOrPrefix.replace(/[%_\\]/g, '\\$&')) as MessageRow[];
     return rows.map(toMessage);
   }
 
@@ -222,22 +234,22 @@ export class HistoryStore {
     }
     const sql = `SELECT * FROM messages ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY COALESCE(accepted_at, created_at) DESC, id DESC LIMIT ?`;
     args.push(filter.limit ?? 1000);
-    return (this.db.prepare(sql).all(...args) as MessageRow[]).map(toMessage);
+    return (this.stmt(sql).all(...args) as MessageRow[]).map(toMessage);
   }
 
   // ---- contacts (trust on first use) ----
 
   contact(kid: string): ContactRecord | null {
-    const row = this.db.prepare('SELECT * FROM contacts WHERE kid = ?').get(kid) as ContactRow | undefined;
+    const row = this.stmt('SELECT * FROM contacts WHERE kid = ?').get(kid) as ContactRow | undefined;
     return row ? toContact(row) : null;
   }
 
   contactsByName(state: string, name: string): ContactRecord[] {
-    return (this.db.prepare('SELECT * FROM contacts WHERE state = ? AND name = ? ORDER BY first_seen').all(state, name) as ContactRow[]).map(toContact);
+    return (this.stmt('SELECT * FROM contacts WHERE state = ? AND name = ? ORDER BY first_seen').all(state, name) as ContactRow[]).map(toContact);
   }
 
   contacts(): ContactRecord[] {
-    return (this.db.prepare('SELECT * FROM contacts ORDER BY state, name, first_seen').all() as ContactRow[]).map(toContact);
+    return (this.stmt('SELECT * FROM contacts ORDER BY state, name, first_seen').all() as ContactRow[]).map(toContact);
   }
 
   addContact(c: Omit<ContactRecord, 'verifiedAt'>): void {
@@ -247,6 +259,6 @@ export class HistoryStore {
   }
 
   markVerified(kid: string, now: number): void {
-    this.db.prepare("UPDATE contacts SET status = 'verified', verified_at = ? WHERE kid = ?").run(now, kid);
+    this.stmt("UPDATE contacts SET status = 'verified', verified_at = ? WHERE kid = ?").run(now, kid);
   }
 }
