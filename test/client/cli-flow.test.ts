@@ -107,7 +107,8 @@ describe('hotline CLI, two states end to end', () => {
     expect(contacts.contacts.find((c) => c.kid === newCn.kid)?.status).toBe('changed');
     const wrong = await hotline(['trust', newCn.kid, '11111 22222 33333 44444 55555 66666'], pocs.us as CliEnv);
     expect(wrong.code).toBe(1);
-    expect((await hotline(['trust', newCn.kid, newCn.fingerprint], pocs.us as CliEnv)).code).toBe(0);
+    const trusted = await hotline(['trust', newCn.kid, newCn.fingerprint], pocs.us as CliEnv);
+    expect(trusted.code, trusted.stderr).toBe(0);
     const ok = await hotlineJson<{ id: string }>(['send', '--to', 'CN', '--level', 'PRIORITY', 'Follow-up'], pocs.us as CliEnv);
     expect(ok.id).toMatch(/^[0-9a-f-]{36}$/);
   });
