@@ -5,7 +5,7 @@ import { createKeystore } from '../client/keystore.ts';
 import { writeProfile, type Profile } from '../client/profile.ts';
 import { joinResponseSchema, signStatement } from '../shared/index.ts';
 import { makeTempDir, removeTempDir } from './children.ts';
-import { openChannel, startHotlineRelay, type HotlineRelay } from './hotline-relay.ts';
+import { openChannel, postJson, startHotlineRelay, type HotlineRelay } from './hotline-relay.ts';
 import { info, phase, status } from './progress.ts';
 import { cpuPercent, sampleProc } from './proc-stats.ts';
 import { round, summarise, type Distribution } from './stats.ts';
@@ -40,15 +40,6 @@ export interface EndToEndFigures {
 /** One channel per pair, one PoC per state (a notice reaches one application, whose signed receipt reaches one). */
 function pairChannel(i: number): { readonly a: string; readonly b: string; readonly deadlines: Record<string, never> } {
   return { a: `E${i}A`, b: `E${i}B`, deadlines: {} };
-}
-
-async function postJson<T>(url: string, body: unknown, token: string | null): Promise<T> {
-  const headers: Record<string, string> = { 'content-type': 'application/json' };
-  if (token) headers.authorization = `Bearer ${token}`;
-  const res = await fetch(url, { method: 'POST', headers, body: JSON.stringify(body) });
-  const text = await res.text();
-  if (!res.ok) throw new Error(`POST ${url}: ${res.status} ${text}`);
-  return JSON.parse(text) as T;
 }
 
 /** A keyfile and profile in `root/label`, enrolled with an invite and /v1/join as `hotline init` + `hotline join` do. */

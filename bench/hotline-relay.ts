@@ -73,7 +73,8 @@ export async function startHotlineRelay(options: StartRelayOptions = {}): Promis
   };
 }
 
-async function postJson<T>(url: string, body: unknown, token: string | null): Promise<T> {
+/** POSTs JSON (with the admin token when given); throws with the status and body on anything but 2xx. */
+export async function postJson<T>(url: string, body: unknown, token: string | null): Promise<T> {
   const headers: Record<string, string> = { 'content-type': 'application/json' };
   if (token) headers.authorization = `Bearer ${token}`;
   const res = await fetch(url, { method: 'POST', headers, body: JSON.stringify(body) });

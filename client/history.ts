@@ -158,8 +158,8 @@ export class HistoryStore {
 
   /** Raises the local counter to at least `seq` (after the relay says ours is stale). */
   bumpSeq(seq: number): void {
-    this.db
-      .prepare("INSERT INTO meta (key, value) VALUES ('seq', ?) ON CONFLICT(key) DO UPDATE SET value = MAX(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER))")
+    this
+      .stmt("INSERT INTO meta (key, value) VALUES ('seq', ?) ON CONFLICT(key) DO UPDATE SET value = MAX(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER))")
       .run(String(seq));
   }
 
@@ -177,8 +177,8 @@ export class HistoryStore {
 
   /** Records a message once; false when the id was already recorded (the dedupe behind exactly-once). */
   record(m: Omit<MessageRecord, 'recordedAt'>, now: number): boolean {
-    const inserted = this.db
-      .prepare(
+    const inserted = this
+      .stmt(
         `INSERT OR IGNORE INTO messages (id, direction, kind, channel, from_kid, from_state, to_state, level, drill_json, seq, created_at,
            accepted_at, ack_deadline, refs_json, subject, text, recorded_at, receipt_json)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -215,8 +215,8 @@ export class HistoryStore {
 
   /** Messages that reference `id` (acks, receipts, replies, raises), oldest first. */
   referencing(id: string): MessageRecord[] {
-    const rows = this.db
-      .prepare('SELECT m.* FROM message_refs r JOIN messages m ON m.id = r.id WHERE r.ref_id = ? ORDER BY COALESCE(m.accepted_at, m.created_at)')
+    const rows = this
+      .stmt('SELECT m.* FROM message_refs r JOIN messages m ON m.id = r.id WHERE r.ref_id = ? ORDER BY COALESCE(m.accepted_at, m.created_at)')
       .all(id) as MessageRow[];
     return rows.map(toMessage);
   }
@@ -253,8 +253,8 @@ export class HistoryStore {
   }
 
   addContact(c: Omit<ContactRecord, 'verifiedAt'>): void {
-    this.db
-      .prepare('INSERT OR IGNORE INTO contacts (kid, state, name, role, first_seen, status, replaces) VALUES (?, ?, ?, ?, ?, ?, ?)')
+    this
+      .stmt('INSERT OR IGNORE INTO contacts (kid, state, name, role, first_seen, status, replaces) VALUES (?, ?, ?, ?, ?, ?, ?)')
       .run(c.kid, c.state, c.name, c.role, c.firstSeen, c.status, c.replaces);
   }
 
