@@ -89,6 +89,17 @@ export function markdownSummary(r: BenchResults): string {
     }
     out.push('');
   }
+  if ('points' in r.review && r.review.points.length) {
+    out.push(
+      row(['reviewer report (first page + aggregates, median of 5)', 'notices', 'database MB', 'first load of the columns ms', 'all notices ms', 'real only ms', 'one channel, FLASH ms', 'last 7 days ms']),
+      row(Array.from({ length: 8 }, () => '---')),
+    );
+    for (const p of r.review.points) {
+      const ms = (label: string) => p.filters.find((f) => f.filter === label)?.reportMs ?? null;
+      out.push(row([`${p.envelopes.toLocaleString('en')} envelopes`, p.notices, p.databaseMB, p.firstAggregatesMs, ms('all notices'), ms('real only'), ms('one channel, FLASH'), ms('last 7 days')]));
+    }
+    out.push('');
+  }
   const e2e = r.endToEnd;
   if (!('skipped' in e2e)) {
     out.push(

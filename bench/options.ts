@@ -17,6 +17,8 @@ export interface BenchPlan {
   readonly scaleMs: number;
   /** Pending acknowledgement deadlines preloaded per point of the deadline scale curve; empty with --no-deadline-scale. */
   readonly deadlineScalePoints: readonly number[];
+  /** Envelopes in each synthetic relay database the reviewer report is timed on; empty with --no-review. */
+  readonly reviewSizes: readonly number[];
   /** The end-to-end figure with real HotlineClients; null with --no-e2e. */
   readonly endToEnd: { readonly pairs: number; readonly inFlightPerSender: number; readonly maxMs: number; readonly ratePerSec: number; readonly rateMs: number } | null;
   /** Offered load (notices/s) and step length of each deadline scale point. */
@@ -33,7 +35,7 @@ export interface BenchPlan {
   readonly outPath: string;
 }
 
-const usage = `usage: npm run bench -- [--quick] [--peers hotline,bare,mosquitto] [--no-scale] [--no-deadline-scale] [--no-e2e] [--no-profile] [--out FILE]
+const usage = `usage: npm run bench -- [--quick] [--peers hotline,bare,mosquitto] [--no-scale] [--no-deadline-scale] [--no-e2e] [--no-review] [--no-profile] [--out FILE]
 
   --quick              reduced set (shorter steps, scale points 10 and 100, 10^3 and 10^4 pending deadlines), under 2 minutes
   --peers LIST         which peers to run (default all three; mosquitto is skipped when not installed;
@@ -41,6 +43,7 @@ const usage = `usage: npm run bench -- [--quick] [--peers hotline,bare,mosquitto
   --no-scale           skip the connection-scale points
   --no-deadline-scale  skip the pending-deadline scale points (fire error with 10^3, 10^4, 10^5 deadlines pending)
   --no-e2e             skip the end-to-end figure (real HotlineClients: sign, encrypt, decrypt, verify)
+  --no-review          skip the reviewer report latency over 10^4, 10^5, 10^6 stored envelopes (10^4, 10^5 with --quick)
   --no-profile         skip the CPU profile of the relay
   --pool N             envelopes pre-built per pair (default 400 with --quick, 1600 otherwise); Hotline steps end early when used up
   --out FILE           results file (default bench/results/latest.json)`;
@@ -53,7 +56,7 @@ function valueAfter(argv: readonly string[], flag: string): string | null {
   return value;
 }
 
-const known = new Set(['--quick', '--peers', '--no-scale', '--no-deadline-scale', '--no-e2e', '--no-profile', '--pool', '--out', '--help', '-h']);
+const known = new Set(['--quick', '--peers', '--no-scale', '--no-deadline-scale', '--no-e2e', '--no-review', '--no-profile', '--pool', '--out', '--help', '-h']);
 
 /** Parses argv; throws with the usage text on an unknown flag. Returns null for --help. */
 export function parsePlan(argv: readonly string[], defaultOut: string): BenchPlan | null {
@@ -89,6 +92,7 @@ export function parsePlan(argv: readonly string[], defaultOut: string): BenchPla
     scalePoints: !scale ? [] : quick ? [10, 100] : [10, 100, 1000],
     scaleRate: 1000,
     scaleMs: quick ? 2_000 : 6_000,
+    reviewSizes: argv.includes('--no-review') ? [] : quick ? [10_000, 100_000] : [10_000, 100_000, 1_000_000],
     endToEnd: argv.includes('--no-e2e') ? null : { pairs: 5, inFlightPerSender: 4, maxMs: quick ? 3_000 : 10_000, ratePerSec: 100, rateMs: quick ? 3_000 : 8_000 },
     deadlineScalePoints: argv.includes('--no-deadline-scale') ? [] : quick ? [1_000, 10_000] : [1_000, 10_000, 100_000],
     deadlineScaleRate: 500,

@@ -59,6 +59,12 @@ export function printSummary(results: BenchResults): void {
     `limits (one thread, same run): verifyEnvelope ${l.verifyPerSec}/s; parse+zod+verify ${l.parseValidateVerifyPerSec}/s; ` +
       `receipt sign ${l.receiptSignPerSec}/s; fsync (4 KiB) ${l.fsyncPerSec}/s`,
   );
+  if ('points' in results.review) {
+    for (const p of results.review.points) {
+      const all = p.filters.find((f) => f.filter === 'all notices');
+      out.push(`reviewer report over ${p.envelopes.toLocaleString('en')} envelopes: ${all?.reportMs ?? '-'} ms (first page + aggregates, all notices); columns loaded in ${p.firstAggregatesMs} ms`);
+    }
+  }
   const e2e = results.endToEnd;
   if (!('skipped' in e2e)) {
     out.push(

@@ -8,6 +8,7 @@ import type { LimitFigures } from './limits.ts';
 import type { PeerName } from './links.ts';
 import type { ProfileSummary } from './cpu-profile.ts';
 import type { ScalePoint } from './scale.ts';
+import type { ReviewReportPoint } from './review-report.ts';
 import type { PeerFigures } from './steps.ts';
 
 export interface SkippedPeer {
@@ -64,6 +65,8 @@ export interface BenchResults {
     readonly byPending: Readonly<Record<string, PendingDeadlinePoint>>;
   };
   readonly scale: { readonly points: readonly ScalePoint[]; readonly note: string };
+  /** Reviewer report (first page + aggregates) over synthetic relay databases of growing size. */
+  readonly review: { readonly points: readonly ReviewReportPoint[] } | { readonly skipped: string };
   /** Real HotlineClients through the relay (client crypto included), beside the relay figures above (pre-built envelopes). */
   readonly endToEnd: EndToEndFigures | { readonly skipped: string };
   readonly profile: ProfileSummary | { readonly skipped: string };

@@ -1,8 +1,9 @@
-// Reviewer report latency: synthetic relay databases of 10^4, 10^5 and 10^6 envelopes, timed first page + aggregates (`npx tsx bench/review-report.ts [sizes...]`).
+// Reviewer report latency: synthetic relay databases of 10^4, 10^5 and 10^6 envelopes, timed first page + aggregates; part of `npm run bench`, or alone: `npx tsx bench/review-report.ts [sizes...]`.
 import Database from 'better-sqlite3';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { defaultAckDeadlines, type Level, type TimingFilter } from '../shared/index.ts';
 import { RelayStore } from '../server/store.ts';
 import { prepareTimingIndexes, timingAggregates, timingRecords } from '../server/timing-records.ts';
@@ -135,47 +136,102 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)] ?? NaN;
 }
 
-const sizes = process.argv.slice(2).map(Number).filter((x) => x > 0);
-const plan = sizes.length ? sizes : [10_000, 100_000, 1_000_000];
-const root = mkdtempSync(join(tmpdir(), 'hotline-review-bench-'));
-const now = Date.UTC(2026, 11, 1);
-const filters: [string, TimingFilter][] = [
-  ['all notices', {}],
-  ['real only', { drill: 'real' }],
-  ['one channel, FLASH', { channel: 'CN-US', level: 'FLASH' }],
-  ['last 7 days', { since: now - 7 * DAY }],
-];
-try {
-  for (const size of plan) {
-    const path = join(root, `relay-${size}.db`);
-    const gen = time(() => generate(path, size));
-    const writable = new Database(path);
-    const indexed = time(() => prepareTimingIndexes(writable));
-    writable.close();
-    const db = new Database(path, { readonly: true });
-    console.log(
-      `\n${gen.value.envelopes.toLocaleString('en')} envelopes (${gen.value.notices.toLocaleString('en')} notices), ${(statSync(path).size / 1e6).toFixed(0)} MB; generated in ${(gen.ms / 1000).toFixed(1)} s, review indexes in ${(indexed.ms / 1000).toFixed(1)} s`,
-    );
-    const first = time(() => timingAggregates(db, {}, now, 'day'));
-    console.log(`  first aggregates call (loads the notice columns): ${first.ms.toFixed(0)} ms`);
-    for (const [label, filter] of filters) {
-      const runs = { page: [] as number[], aggregates: [] as number[], report: [] as number[] };
-      for (let i = 0; i < 5; i++) {
-        const page = time(() => timingRecords(db, filter, now, { limit: 50 }));
-        const aggregates = time(() => timingAggregates(db, filter, now, 'day'));
-        runs.page.push(page.ms);
-        runs.aggregates.push(aggregates.ms);
-        runs.report.push(page.ms + aggregates.ms);
+/** One filter's timings at one database size (medians of 5 runs, ms). */
+export interface ReviewFilterFigures {
+  readonly filter: string;
+  readonly firstPageMs: number;
+  readonly aggregatesMs: number;
+  /** First page + aggregates: what `hotline review report` and the dashboard ask for. */
+  readonly reportMs: number;
+  readonly pageAtOffset10000Ms: number;
+}
+
+export interface ReviewReportPoint {
+  readonly envelopes: number;
+  readonly notices: number;
+  readonly databaseMB: number;
+  readonly generateSec: number;
+  /** The first aggregates call on a database loads its notice columns (what a relay does once at start). */
+  readonly firstAggregatesMs: number;
+  readonly filters: readonly ReviewFilterFigures[];
+}
+
+const round1 = (x: number) => Math.round(x * 10) / 10;
+
+/** Builds a synthetic relay database per size (in a temp dir, removed after) and times the reviewer queries on it. */
+export function benchReviewReport(sizes: readonly number[], onPoint: (p: ReviewReportPoint) => void = () => undefined): ReviewReportPoint[] {
+  const root = mkdtempSync(join(tmpdir(), 'hotline-review-bench-'));
+  const now = Date.UTC(2026, 11, 1);
+  const filters: [string, TimingFilter][] = [
+    ['all notices', {}],
+    ['real only', { drill: 'real' }],
+    ['one channel, FLASH', { channel: 'CN-US', level: 'FLASH' }],
+    ['last 7 days', { since: now - 7 * DAY }],
+  ];
+  const points: ReviewReportPoint[] = [];
+  try {
+    for (const size of sizes) {
+      const path = join(root, `relay-${size}.db`);
+      const gen = time(() => generate(path, size));
+      const writable = new Database(path);
+      prepareTimingIndexes(writable);
+      writable.close();
+      const db = new Database(path, { readonly: true });
+      try {
+        const first = time(() => timingAggregates(db, {}, now, 'day'));
+        const figures: ReviewFilterFigures[] = [];
+        for (const [label, filter] of filters) {
+          const runs = { page: [] as number[], aggregates: [] as number[], report: [] as number[] };
+          for (let i = 0; i < 5; i++) {
+            const page = time(() => timingRecords(db, filter, now, { limit: 50 }));
+            const aggregates = time(() => timingAggregates(db, filter, now, 'day'));
+            runs.page.push(page.ms);
+            runs.aggregates.push(aggregates.ms);
+            runs.report.push(page.ms + aggregates.ms);
+          }
+          const deep = time(() => timingRecords(db, filter, now, { limit: 50, offset: 10_000 }));
+          figures.push({
+            filter: label,
+            firstPageMs: round1(median(runs.page)),
+            aggregatesMs: round1(median(runs.aggregates)),
+            reportMs: round1(median(runs.report)),
+            pageAtOffset10000Ms: round1(deep.ms),
+          });
+        }
+        const point: ReviewReportPoint = {
+          envelopes: gen.value.envelopes,
+          notices: gen.value.notices,
+          databaseMB: Math.round(statSync(path).size / 1e6),
+          generateSec: round1(gen.ms / 1000),
+          firstAggregatesMs: round1(first.ms),
+          filters: figures,
+        };
+        points.push(point);
+        onPoint(point);
+      } finally {
+        db.close();
+        // KEEP=1 leaves the databases in the temp dir for poking at query plans.
+        if (!process.env.KEEP) rmSync(path, { force: true });
       }
-      const deep = time(() => timingRecords(db, filter, now, { limit: 50, offset: 10_000 }));
-      console.log(
-        `  ${label.padEnd(20)} first page ${median(runs.page).toFixed(1).padStart(7)} ms   aggregates ${median(runs.aggregates).toFixed(1).padStart(7)} ms   report ${median(runs.report).toFixed(1).padStart(7)} ms   (page at offset 10000: ${deep.ms.toFixed(1)} ms)`,
-      );
     }
-    db.close();
-    // KEEP=1 leaves the databases in the temp dir for poking at query plans.
-    if (!process.env.KEEP) rmSync(path, { force: true });
+  } finally {
+    if (!process.env.KEEP) rmSync(root, { recursive: true, force: true });
   }
-} finally {
-  if (!process.env.KEEP) rmSync(root, { recursive: true, force: true });
+  return points;
+}
+
+/** One line per filter, as the standalone script and `npm run bench` print them. */
+export function describeReviewPoint(p: ReviewReportPoint): string[] {
+  return [
+    `${p.envelopes.toLocaleString('en')} envelopes (${p.notices.toLocaleString('en')} notices), ${p.databaseMB} MB, generated in ${p.generateSec} s; first aggregates call (loads the notice columns) ${p.firstAggregatesMs} ms`,
+    ...p.filters.map(
+      (f) =>
+        `  ${f.filter.padEnd(20)} first page ${f.firstPageMs.toFixed(1).padStart(7)} ms   aggregates ${f.aggregatesMs.toFixed(1).padStart(7)} ms   report ${f.reportMs.toFixed(1).padStart(7)} ms   (page at offset 10000: ${f.pageAtOffset10000Ms.toFixed(1)} ms)`,
+    ),
+  ];
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const sizes = process.argv.slice(2).map(Number).filter((x) => x > 0);
+  benchReviewReport(sizes.length ? sizes : [10_000, 100_000, 1_000_000], (p) => console.log(`\n${describeReviewPoint(p).join('\n')}`));
 }

@@ -23,6 +23,7 @@ import { printSummary, ratio, isSkipped } from './report.ts';
 import { writeResults, type BenchResults, type SkippedPeer } from './results.ts';
 import { benchScale, type ScalePoint } from './scale.ts';
 import { benchEndToEnd, type EndToEndFigures } from './e2e.ts';
+import { benchReviewReport, describeReviewPoint, type ReviewReportPoint } from './review-report.ts';
 import { round } from './stats.ts';
 import { benchPeer, type PeerFigures } from './steps.ts';
 
@@ -73,6 +74,7 @@ interface RunState {
   deadlinesByPending: Record<string, PendingDeadlinePoint>;
   scale: ScalePoint[];
   endToEnd: EndToEndFigures | { skipped: string };
+  review: { points: ReviewReportPoint[] } | { skipped: string };
   profile: ProfileSummary | { skipped: string };
   frameBytes: number;
   prebuilt: number;
@@ -136,6 +138,7 @@ function assemble(plan: BenchPlan, state: RunState, startedAt: Date, error?: str
         'then the first min(50, N/2) pairs offer the rate and accept latency (send → accepted, i.e. committed) is recorded',
     },
     endToEnd: state.endToEnd,
+    review: state.review,
     profile: state.profile,
     notes: state.notes,
     ...(error ? { error } : {}),
@@ -147,7 +150,7 @@ async function main(): Promise<number> {
   const startedAt = new Date();
   const plan = parsePlan(process.argv.slice(2), join(resultsDir, 'latest.json'));
   if (!plan) return 0;
-  const state: RunState = { limits: null, peers: {}, deadlines: {}, deadlinesByPending: {}, scale: [], endToEnd: { skipped: 'not run' }, profile: { skipped: 'not run' }, frameBytes: 0, prebuilt: 0, prebuildSec: 0, notes: [] };
+  const state: RunState = { limits: null, peers: {}, deadlines: {}, deadlinesByPending: {}, scale: [], endToEnd: { skipped: 'not run' }, review: { skipped: 'not run' }, profile: { skipped: 'not run' }, frameBytes: 0, prebuilt: 0, prebuildSec: 0, notes: [] };
   try {
     await initCrypto();
     phase(`Hotline bench (${plan.mode}): ${plan.pairs} pairs, ${plan.noticeBytes}-byte notices, ${availableParallelism()} cores`);
@@ -201,6 +204,11 @@ async function main(): Promise<number> {
         drainMs: plan.drainMs,
       });
     }
+
+    if (plan.reviewSizes.length) {
+      phase(`reviewer report: synthetic relay databases of ${plan.reviewSizes.map((n) => n.toLocaleString('en')).join(', ')} envelopes`);
+      state.review = { points: benchReviewReport(plan.reviewSizes, (p) => describeReviewPoint(p).forEach((line) => info(line))) };
+    } else state.review = { skipped: '--no-review' };
 
     if (plan.endToEnd) state.endToEnd = await benchEndToEnd({ ...plan.endToEnd, noticeBytes: plan.noticeBytes });
     else state.endToEnd = { skipped: '--no-e2e' };
