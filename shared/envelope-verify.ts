@@ -41,6 +41,15 @@ export function checkEnvelopeRules(header: EnvelopeHeader, recipients: readonly 
   if (!parties.has(header.fromState) || !parties.has(header.toState)) {
     throw new HotlineError('BAD_ENVELOPE', 'fromState and toState must be the channel parties');
   }
+  if ((header.v === 2) !== (header.trust !== undefined)) {
+    throw new HotlineError('BAD_ENVELOPE', 'a v2 header, and only a v2 header, names its charter and rosters');
+  }
+  if (header.trust !== undefined) {
+    const named = Object.keys(header.trust.rosters);
+    if (named.length !== 2 || !named.every((s) => parties.has(s))) {
+      throw new HotlineError('BAD_ENVELOPE', 'the header must name the roster of each channel party');
+    }
+  }
   if (new Set(recipients.map((r) => r.kid)).size !== recipients.length) {
     throw new HotlineError('BAD_ENVELOPE', 'a recipient is listed twice');
   }

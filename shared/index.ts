@@ -14,3 +14,4 @@ export * from './audit.ts';
 export * from './uuid.ts';
 export * from './review.ts';
 export * from './review-bundle.ts';
+export * from './trust/index.ts';

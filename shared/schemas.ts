@@ -35,17 +35,36 @@ export type Kind = (typeof kinds)[number];
 export const roles = ['poc', 'alternate', 'reviewer', 'director'] as const;
 export const roleSchema = z.enum(roles);
 export type Role = (typeof roles)[number];
-export const nameSchema = z.string().min(1).max(80).regex(/^[^\u0000-\u001f\u007f]+$/, 'no control characters');
+export const nameSchema = z
+  .string()
+  .min(1)
+  .max(80)
+  .regex(/^[^\u0000-\u001f\u007f]+$/, 'no control characters')
+  // A lone surrogate cannot be encoded as UTF-8, so it could never be signed in canonical JSON.
+  .regex(/^(?:[^\uD800-\uDFFF]|[\uD800-\uDBFF][\uDC00-\uDFFF])*$/, 'not well-formed Unicode (lone surrogate)');
 const drillIdSchema = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'drill id: letters, digits, - and _');
 
 export const drillMarkSchema = z.strictObject({
   drillId: drillIdSchema,
   inject: z.number().int().min(0).max(10_000).nullable(),
+  /** The drill's own acknowledgement deadline for this envelope (ms after acceptance), signed with the header; absent: the charter's. */
+  ackWithinMs: z.number().int().min(100).max(30 * 24 * 3600 * 1000).optional(),
 });
 export type DrillMark = z.infer<typeof drillMarkSchema>;
 
+/** A trust document (charter or roster) named by version and body hash. */
+export const docRefSchema = z.strictObject({ version: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER), hash: hashSchema });
+export type DocRef = z.infer<typeof docRefSchema>;
+/** What a v2 envelope header says it was built against: the channel's charter and both parties' rosters. */
+export const trustRefsSchema = z.strictObject({
+  charter: docRefSchema,
+  rosters: z.record(stateCodeSchema, docRefSchema),
+});
+export type TrustRefs = z.infer<typeof trustRefsSchema>;
+
 export const headerSchema = z.strictObject({
-  v: z.literal(1),
+  /** 1: the first wave (no trust references; still opens and verifies); 2: names the charter and rosters used. */
+  v: z.union([z.literal(1), z.literal(2)]),
   id: uuidSchema,
   channel: channelIdSchema,
   kind: kindSchema,
@@ -57,6 +76,8 @@ export const headerSchema = z.strictObject({
   seq: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
   createdAt: timestampSchema,
   refs: z.array(uuidSchema).max(limits.maxRefs),
+  /** Present exactly when v is 2. */
+  trust: trustRefsSchema.optional(),
 });
 export type EnvelopeHeader = z.infer<typeof headerSchema>;
 
