@@ -11,6 +11,8 @@ export const profileSchema = z.strictObject({
   state: stateCodeSchema.nullable(),
   role: roleSchema.nullable(),
   relays: z.array(z.strictObject({ url: z.string().min(1), kid: keyIdSchema })),
+  /** This PoC's own state authority, pinned at join by the fingerprint handed over in person (kid once first seen). */
+  authority: z.strictObject({ fingerprint: z.string().regex(/^\d{30}$/), kid: keyIdSchema.nullable() }).nullable().optional(),
 });
 export type Profile = z.infer<typeof profileSchema>;
 

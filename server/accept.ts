@@ -1,9 +1,14 @@
 // The accept path: validate an envelope against the roster and channel, then commit it with its audit event and signed receipt.
 import {
+  checkDrillRefs,
+  expectedAckDeadline,
   HotlineError,
+  senderStanding,
   signReceipt,
   verifyEnvelope,
+  watchMembers,
   type ChannelInfo,
+  type HeaderTrust,
   type Envelope,
   type EnvelopeDigest,
   type Identity,
@@ -11,9 +16,9 @@ import {
 } from '../shared/index.ts';
 import { checkThreadRules, noDeadlineChanges, recordThreadAck, startAckDeadline, type DeadlineChanges } from './ack-deadlines.ts';
 import type { AuditLog } from './audit-log.ts';
-import { drillDeadlineOverride } from './drills.ts';
 import type { Clock } from './clock.ts';
 import type { MemberRecord, RelayStore } from './store.ts';
+import type { TrustRegistry } from './trust/trust-registry.ts';
 
 /** What an accepted envelope becomes: the receipt for the sender and the raw frames for recipients. */
 export interface AcceptedEnvelope {
@@ -28,8 +33,6 @@ export interface AcceptedEnvelope {
   readonly deadlineChanges: DeadlineChanges;
 }
 
-/** Kinds whose acceptance starts an acknowledgement deadline. */
-const deadlineKinds = new Set(['notice', 'raise']);
 /** Kinds that answer an earlier envelope, which must exist in the same channel. */
 const answerKinds = new Set(['ack', 'receipt', 'reply', 'raise']);
 /** Kinds addressed to the other state: the sender's own state is not a valid target. */
@@ -41,47 +44,66 @@ export interface ValidatedEnvelope {
   readonly envelopeJson?: string;
   readonly digest: EnvelopeDigest;
   readonly channel: ChannelInfo;
+  /** The charter and rosters in force that the header names (checked in the precheck). */
+  readonly trust: HeaderTrust;
+}
+
+/** What the cheap checks establish about an envelope before its signature is checked. */
+export interface PrecheckedEnvelope {
+  readonly channel: ChannelInfo;
+  readonly trust: HeaderTrust;
+}
+
+/** What the accept checks read: the store, and the trust documents in force. */
+export interface AcceptReader {
+  readonly store: RelayStore;
+  readonly trust: TrustRegistry;
 }
 
 /**
- * Checks that need no write and no signature work: sender identity, role, channel membership, addressing.
- * Throws a HotlineError with the code to send back; nothing is stored on failure. Cheap, so it runs before the
- * signature is checked (possibly on a worker thread: see verify-pool.ts).
+ * Checks that need no write and no signature work: sender, channel, charter and rosters in force, the sender's
+ * standing (its state's roster, or a charter director for drill envelopes), addressing. Throws a HotlineError with
+ * the code to send back; nothing is stored on failure. Cheap, so it runs before the signature is checked (possibly
+ * on a worker thread: see verify-pool.ts).
  */
-export function precheckEnvelope(store: RelayStore, sender: MemberRecord, envelope: Envelope): ChannelInfo {
+export function precheckEnvelope(reader: AcceptReader, sender: MemberRecord, envelope: Envelope): PrecheckedEnvelope {
+  const { store } = reader;
   const h = envelope.header;
   if (h.from !== sender.kid) throw new HotlineError('WRONG_STATE', 'envelope is signed by another key than the one authenticated on this connection');
   if (sender.role === 'reviewer') throw new HotlineError('WRONG_ROLE', 'reviewers cannot send envelopes');
   const channel = store.getChannel(h.channel);
   if (!channel) throw new HotlineError('UNKNOWN_CHANNEL', `no channel ${h.channel} on this relay`);
-  if (sender.role === 'director') {
+  const trust = reader.trust.resolveCurrent(h);
+  const standing = senderStanding(trust, h);
+  if (standing.as === 'director') {
     checkDirectorEnvelope(store, sender, h);
   } else {
+    // The roster decides; the operator's enrolment must agree with it as well.
     if (!channel.states.includes(sender.state)) throw new HotlineError('NOT_CHANNEL_MEMBER', `${sender.state} is not a party to ${h.channel}`);
     if (h.fromState !== sender.state) throw new HotlineError('WRONG_STATE', `sender belongs to ${sender.state}, envelope claims ${h.fromState}`);
   }
   if (crossStateKinds.has(h.kind) && h.toState === h.fromState) {
     throw new HotlineError('BAD_ENVELOPE', `a ${h.kind} must be addressed to the other state`);
   }
-  return channel;
+  return { channel, trust };
 }
 
-/** After the signature checked out: every recipient must be an active member of the channel. */
-export function checkRecipients(store: RelayStore, channel: ChannelInfo, envelope: Envelope): void {
+/** After the signature checked out: every recipient must be a PoC or alternate in a party's roster, and not revoked here. */
+export function checkRecipients(reader: AcceptReader, pre: PrecheckedEnvelope, envelope: Envelope): void {
+  const allowed = new Set(watchMembers(pre.trust, pre.channel.states).map((m) => m.kid));
   for (const r of envelope.recipients) {
-    const member = store.getMember(r.kid);
-    if (!member || member.revokedAt !== null || !channel.states.includes(member.state) || member.role === 'reviewer') {
-      throw new HotlineError('NOT_CHANNEL_MEMBER', `recipient ${r.kid.slice(0, 8)}… is not an active member of ${envelope.header.channel}`);
-    }
+    const member = reader.store.getMember(r.kid);
+    if (!allowed.has(r.kid)) throw new HotlineError('NOT_IN_ROSTER', `recipient ${r.kid.slice(0, 8)}… is not a PoC or alternate in the rosters of ${envelope.header.channel}`);
+    if (!member || member.revokedAt !== null) throw new HotlineError('NOT_CHANNEL_MEMBER', `recipient ${r.kid.slice(0, 8)}… is not an active member of this relay`);
   }
 }
 
 /** All checks on the calling thread, signature included: precheck, verifyEnvelope, recipients. */
-export function validateEnvelope(store: RelayStore, sender: MemberRecord, envelope: Envelope): ValidatedEnvelope {
-  const channel = precheckEnvelope(store, sender, envelope);
+export function validateEnvelope(reader: AcceptReader, sender: MemberRecord, envelope: Envelope): ValidatedEnvelope {
+  const pre = precheckEnvelope(reader, sender, envelope);
   const digest = verifyEnvelope(envelope);
-  checkRecipients(store, channel, envelope);
-  return { envelope, digest, channel };
+  checkRecipients(reader, pre, envelope);
+  return { envelope, digest, ...pre };
 }
 
 /**
@@ -100,7 +122,7 @@ function checkDirectorEnvelope(store: RelayStore, director: MemberRecord, h: Env
 
 const directorKinds = new Set(['notice', 'reply', 'raise']);
 
-export interface AcceptContext {
+export interface AcceptContext extends AcceptReader {
   readonly store: RelayStore;
   readonly audit: AuditLog;
   readonly relay: Identity;
@@ -115,6 +137,8 @@ export function commitEnvelope(ctx: AcceptContext, v: ValidatedEnvelope): Accept
   // The sender may have been revoked while its envelope was being verified.
   const senderNow = store.getMember(h.from);
   if (!senderNow || senderNow.revokedAt !== null) throw new HotlineError('REVOKED_KEY', 'the sending key was revoked; nothing was stored');
+  // A new roster or charter may have come into force while this envelope waited: it must still name those in force.
+  if (!sameTrust(ctx.trust.resolveCurrent(h), v.trust)) throw new HotlineError('TRUST_STALE', 'a new roster or charter came into force; nothing was stored');
   const existing = store.envelopeById(h.id);
   if (existing) {
     if (existing.receipt.hash !== v.digest.hash) throw new HotlineError('REPLAY_ID', `envelope id ${h.id} was already used for another envelope`);
@@ -131,11 +155,14 @@ export function commitEnvelope(ctx: AcceptContext, v: ValidatedEnvelope): Accept
   }
   const lastSeq = store.lastSeq(h.from);
   if (h.seq <= lastSeq) throw new HotlineError('SEQ_NOT_INCREASING', `seq ${h.seq} is not above the last accepted ${lastSeq}`);
-  if (answerKinds.has(h.kind)) {
-    for (const ref of h.refs.slice(0, 1)) {
-      const target = store.envelopeById(ref);
-      if (!target || target.envelope.header.channel !== h.channel) throw new HotlineError('UNKNOWN_ID', `referenced envelope ${ref} is not on record in ${h.channel}`);
+  for (const [i, ref] of h.refs.entries()) {
+    const target = store.envelopeById(ref);
+    if (!target || target.envelope.header.channel !== h.channel) {
+      // An answer's first ref is what it answers: it must be on record. Other refs are context, but never across drills.
+      if (i === 0 && answerKinds.has(h.kind)) throw new HotlineError('UNKNOWN_ID', `referenced envelope ${ref} is not on record in ${h.channel}`);
+      continue;
     }
+    checkDrillRefs(h, target.envelope.header);
   }
   // Every refusal comes before the first write: a job that throws after appending to the audit chain would leave a gap.
   const thread = checkThreadRules(store, h);
@@ -146,10 +173,8 @@ export function commitEnvelope(ctx: AcceptContext, v: ValidatedEnvelope): Accept
     }
   }
   const acceptedAt = ctx.clock.now();
-  const ackDeadline =
-    deadlineKinds.has(h.kind) && h.level !== null
-      ? acceptedAt + (drillDeadlineOverride(store, h.drill?.drillId ?? null, h.channel, h.level) ?? v.channel.deadlines[h.level] ?? 0)
-      : null;
+  // The charter's figure, or the drill's own signed in the header: what every client and the verifier recompute.
+  const ackDeadline = expectedAckDeadline(v.trust.charter, h, acceptedAt);
   const event = ctx.audit.append(
     `envelope.${h.kind}`,
     {
@@ -188,4 +213,8 @@ export function commitEnvelope(ctx: AcceptContext, v: ValidatedEnvelope): Accept
     deadlineChanges = recordThreadAck(store, ctx.audit, h, thread, acceptedAt);
   }
   return { rowid, receipt, duplicate: false, envelopeJson, receiptJson, deliverTo, envelope: v.envelope, deadlineChanges };
+}
+
+function sameTrust(a: HeaderTrust, b: HeaderTrust): boolean {
+  return a.charter.version === b.charter.version && Object.entries(a.rosters).every(([state, roster]) => b.rosters[state]?.version === roster.version);
 }

@@ -51,14 +51,6 @@ export class Drills {
   }
 }
 
-/** The deadline figure for an envelope: a registered drill's override for its level, else the channel's. */
-export function drillDeadlineOverride(store: RelayStore, drillId: string | null, channel: string, level: Level): number | null {
-  if (drillId === null) return null;
-  const drill = store.getDrill(drillId);
-  if (!drill || drill.channel !== channel) return null;
-  return drill.deadlines[level] ?? null;
-}
-
 /** Status of a drill: timing records of its notices and raises, and every drill message. */
 export function drillStatus(store: RelayStore, drill: DrillRecord, now: number): { records: Record<string, unknown>[]; messages: Record<string, unknown>[] } {
   const page = timingRecords(store.db, { drillId: drill.drillId }, now, { limit: 1000 });

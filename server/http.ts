@@ -8,10 +8,12 @@ import type { CommunicationChecks } from './checks.ts';
 import type { Logger } from './logger.ts';
 import type { RelayMetrics } from './metrics.ts';
 import { createDashboardRouter, createReviewRouter, type ReviewDeps } from './review-http.ts';
+import type { TrustRegistry } from './trust/trust-registry.ts';
 
 export interface HttpDeps {
   readonly admin: Admin;
   readonly checks: CommunicationChecks;
+  readonly trust: TrustRegistry;
   readonly adminToken: string;
   readonly metrics: RelayMetrics;
   readonly logger: Logger;
@@ -58,6 +60,17 @@ export function createHttpApp(deps: HttpDeps): express.Express {
 
   app.post('/v1/join', json, (req, res) => {
     res.status(201).json(deps.admin.join(req.body));
+  });
+
+  // Trust documents verify themselves: anyone may hand in a roster or a charter amendment, and the relay installs it
+  // only when it is signed as it must be and extends the one in force. A first charter opens a channel: operator only.
+  app.post('/v1/trust/charters', json, (req, res) => {
+    const given = bearer(req);
+    if (given !== undefined && !tokenMatches(given, deps.adminToken)) throw new HotlineError('UNAUTHORIZED', 'admin token wrong');
+    res.status(201).json(deps.trust.installCharter(req.body, given !== undefined));
+  });
+  app.post('/v1/trust/rosters', json, (req, res) => {
+    res.status(201).json(deps.trust.installRoster(req.body));
   });
 
   const admin = express.Router();

@@ -24,6 +24,7 @@ import { loadOrCreateRelayFiles } from './relay-files.ts';
 import type { RelayContext } from './relay-context.ts';
 import { Session } from './session.ts';
 import { RelayStore } from './store.ts';
+import { TrustRegistry } from './trust/trust-registry.ts';
 import { openReviewService } from './review-http.ts';
 import { createVerifier } from './verify-pool.ts';
 
@@ -75,6 +76,7 @@ export async function startRelay(options: RelayOptions = {}): Promise<RunningRel
   let shuttingDown = false;
   const outbox = new EventOutbox(store, commits, clock, logger, (kid) => sessionsByKid.get(kid) ?? []);
   const drills = new Drills(store, audit, commits, clock);
+  const trust = new TrustRegistry(store, audit, clock);
   const checks = new CommunicationChecks(store, audit, commits, clock, outbox, files.identity.kid, logger);
   const firing = { store, audit, commits, clock, metrics, outbox, logger };
   const deadlines = new DeadlineScheduler(
@@ -97,7 +99,7 @@ export async function startRelay(options: RelayOptions = {}): Promise<RunningRel
     delivery,
     metrics,
     logger,
-    acceptContext: { store, audit, relay: files.identity, clock, pendingCap: config.limits.pendingCap },
+    acceptContext: { store, trust, audit, relay: files.identity, clock, pendingCap: config.limits.pendingCap },
     drills,
     checks,
     drillStatus: (drill) => drillStatus(store, drill, clock.now()),
@@ -141,6 +143,7 @@ export async function startRelay(options: RelayOptions = {}): Promise<RunningRel
     admin,
     review: review.deps,
     checks,
+    trust,
     adminToken: files.adminToken,
     metrics,
     logger,

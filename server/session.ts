@@ -192,6 +192,12 @@ export class Session implements DeliverySink {
       case 'check.ack':
         this.reply(msg.rid, this.ctx.checks.answer(member, msg.checkId, 'ack', msg.sig).then(() => ({ type: 'ok', rid: msg.rid }) as const));
         return;
+      case 'trust.get': {
+        const channels = member.role === 'director' ? this.ctx.store.listChannels() : this.ctx.store.channelsOf(member.state);
+        const docs = this.ctx.acceptContext.trust.documentsFor(channels.map((c) => c.id));
+        this.send({ type: 'trust', rid: msg.rid, charters: docs.charters as Record<string, unknown>[], rosters: docs.rosters as Record<string, unknown>[] });
+        return;
+      }
       case 'keys.get': {
         // A drill director plays either party of any channel, so it may look up every state's PoCs.
         const mine = member.role === 'director' ? this.ctx.store.listStates() : this.ctx.store.channelsOf(member.state).flatMap((c) => c.states);
@@ -216,7 +222,7 @@ export class Session implements DeliverySink {
    */
   private accept(rid: string, member: MemberRecord, envelope: Envelope): void {
     const arrived = performance.now();
-    const channel = precheckEnvelope(this.ctx.store, member, envelope);
+    const pre = precheckEnvelope(this.ctx.acceptContext, member, envelope);
     const envelopeJson = JSON.stringify(envelope);
     const verified = this.ctx.verifier.verify(envelope, envelopeJson);
     // Settled here so that a refused signature is never an unhandled rejection while earlier sends are still queued.
@@ -225,8 +231,8 @@ export class Session implements DeliverySink {
     const enqueued = this.acceptQueue
       .then(() => verified)
       .then((digest) => {
-        checkRecipients(this.ctx.store, channel, envelope);
-        return { committed: this.ctx.commits.enqueue(() => commitEnvelope(this.ctx.acceptContext, { envelope, envelopeJson, digest, channel })) };
+        checkRecipients(this.ctx.acceptContext, pre, envelope);
+        return { committed: this.ctx.commits.enqueue(() => commitEnvelope(this.ctx.acceptContext, { envelope, envelopeJson, digest, ...pre })) };
       });
     this.acceptQueue = enqueued.then(
       () => undefined,

@@ -19,7 +19,7 @@ import {
   type SignedPrekey,
 } from '../shared/index.ts';
 
-const SCHEMA_VERSION = 2;
+const SCHEMA_VERSION = 3;
 
 const schema = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -89,10 +89,16 @@ CREATE TABLE IF NOT EXISTS event_outbox (
   seq INTEGER PRIMARY KEY, kid TEXT NOT NULL, audit_seq INTEGER NOT NULL, frame_json TEXT NOT NULL, created_at INTEGER NOT NULL, sent_at INTEGER
 );
 CREATE INDEX IF NOT EXISTS event_outbox_pending ON event_outbox(kid, seq) WHERE sent_at IS NULL;
+CREATE TABLE IF NOT EXISTS trust_docs (
+  kind TEXT NOT NULL, subject TEXT NOT NULL, version INTEGER NOT NULL, hash TEXT NOT NULL, doc_json TEXT NOT NULL,
+  stored_at INTEGER NOT NULL, PRIMARY KEY (kind, subject, version)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS audit_checkpoints (
   seq INTEGER PRIMARY KEY, head TEXT NOT NULL, at INTEGER NOT NULL, relay TEXT NOT NULL, sig TEXT NOT NULL
 );
 `;
+
+export type TrustDocKind = 'roster' | 'charter';
 
 export interface DrillRecord {
   readonly drillId: string;
@@ -317,10 +323,11 @@ export class RelayStore {
     const version = this.getMeta('schema_version');
     if (version === null) return this.setMeta('schema_version', String(SCHEMA_VERSION));
     if (Number(version) === SCHEMA_VERSION) return;
-    if (Number(version) !== 1) throw new Error(`relay database schema ${version} is not supported (expected ${SCHEMA_VERSION})`);
+    if (Number(version) !== 1 && Number(version) !== 2) throw new Error(`relay database schema ${version} is not supported (expected ${SCHEMA_VERSION})`);
     this.transaction(() => {
       // Version 1 channels predate escalation policies: NULL reads as the default policy.
-      this.db.exec('ALTER TABLE channels ADD COLUMN escalation_json TEXT');
+      if (Number(version) === 1) this.db.exec('ALTER TABLE channels ADD COLUMN escalation_json TEXT');
+      // Version 3 adds trust_docs (created above); a version 2 channel has no charter and carries no traffic until one is installed.
       this.setMeta('schema_version', String(SCHEMA_VERSION));
     });
   }
@@ -352,6 +359,7 @@ export class RelayStore {
       this.channelCache.clear();
       this.policyCache.clear();
       this.lastSeqByKid.clear();
+      this.latestTrustDoc.clear();
       this.pendingTotal = null;
       throw error;
     }
@@ -455,6 +463,48 @@ export class RelayStore {
   directors(now: number): DirectoryEntry[] {
     const rows = this.stmt("SELECT * FROM members WHERE role = 'director' AND revoked_at IS NULL ORDER BY enrolled_at").all() as MemberRow[];
     return rows.map((r) => ({ kid: r.kid, state: r.state, role: r.role, name: r.name, revoked: false, prekey: this.currentPrekey(r.kid, now) }));
+  }
+
+  // ---- trust documents (rosters by state, charters by channel; every version kept) ----
+
+  private readonly latestTrustDoc = new Map<string, { version: number; hash: string; doc: unknown } | null>();
+
+  /** Stores one version of a roster or charter; the caller has verified it and that it extends the last. */
+  putTrustDoc(kind: TrustDocKind, subject: string, version: number, hash: string, doc: unknown, now: number): void {
+    this.latestTrustDoc.delete(`${kind}:${subject}`);
+    this.stmt('INSERT INTO trust_docs (kind, subject, version, hash, doc_json, stored_at) VALUES (?, ?, ?, ?, ?, ?)').run(kind, subject, version, hash, JSON.stringify(doc), now);
+  }
+
+  /** The newest version of a roster (subject: state) or charter (subject: channel), or null. Cached. */
+  latestTrustDocOf(kind: TrustDocKind, subject: string): { version: number; hash: string; doc: unknown } | null {
+    const key = `${kind}:${subject}`;
+    const cached = this.latestTrustDoc.get(key);
+    if (cached !== undefined) return cached;
+    const row = this.stmt('SELECT version, hash, doc_json FROM trust_docs WHERE kind = ? AND subject = ? ORDER BY version DESC LIMIT 1').get(kind, subject) as
+      | { version: number; hash: string; doc_json: string }
+      | undefined;
+    const latest = row ? { version: row.version, hash: row.hash, doc: JSON.parse(row.doc_json) as unknown } : null;
+    // Only known subjects are cached, so that unknown names from outside cannot grow the map.
+    if (latest) this.latestTrustDoc.set(key, latest);
+    return latest;
+  }
+
+  /** Every version of one roster or charter, oldest first. */
+  trustDocChain(kind: TrustDocKind, subject: string): unknown[] {
+    const rows = this.stmt('SELECT doc_json FROM trust_docs WHERE kind = ? AND subject = ? ORDER BY version').all(kind, subject) as { doc_json: string }[];
+    return rows.map((r) => JSON.parse(r.doc_json) as unknown);
+  }
+
+  /** Subjects (states or channels) that have at least one document of `kind`. */
+  trustDocSubjects(kind: TrustDocKind): string[] {
+    return (this.stmt('SELECT DISTINCT subject FROM trust_docs WHERE kind = ? ORDER BY subject').all(kind) as { subject: string }[]).map((r) => r.subject);
+  }
+
+  /** Sets a channel's deadlines and escalation policy from its charter. */
+  setChannelTerms(id: string, deadlines: DeadlineTable, escalation: EscalationPolicy): void {
+    this.channelCache.delete(id);
+    this.policyCache.delete(id);
+    this.stmt('UPDATE channels SET deadlines_json = ?, escalation_json = ? WHERE id = ?').run(JSON.stringify(deadlines), JSON.stringify(escalation), id);
   }
 
   // ---- channels ----

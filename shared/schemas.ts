@@ -168,6 +168,8 @@ export const getKeysMessageSchema = z.strictObject({
   states: z.array(stateCodeSchema).max(32),
 });
 export const pingMessageSchema = z.strictObject({ type: z.literal('ping'), rid: ridSchema });
+/** Every version of the charters of this identity's channels and of their states' rosters. */
+export const trustGetMessageSchema = z.strictObject({ type: z.literal('trust.get'), rid: ridSchema });
 
 /** A drill director registers a drill before sending its injects; its deadline overrides apply to the drill's envelopes. */
 export const drillStartMessageSchema = z.strictObject({
@@ -193,6 +195,7 @@ export const clientMessageSchema = z.discriminatedUnion('type', [
   publishPrekeyMessageSchema,
   getKeysMessageSchema,
   pingMessageSchema,
+  trustGetMessageSchema,
   drillStartMessageSchema,
   drillEndMessageSchema,
   drillStatusRequestSchema,
@@ -255,6 +258,13 @@ export const keysMessageSchema = z.strictObject({
   entries: z.array(directoryEntrySchema),
 });
 export const okMessageSchema = z.strictObject({ type: z.literal('ok'), rid: ridSchema });
+/** Trust documents as the relay stores them, oldest version first; the client verifies each (shared/trust). */
+export const trustMessageSchema = z.strictObject({
+  type: z.literal('trust'),
+  rid: ridSchema,
+  charters: z.array(z.record(z.string(), z.unknown())).max(1024),
+  rosters: z.array(z.record(z.string(), z.unknown())).max(4096),
+});
 export const pongMessageSchema = z.strictObject({ type: z.literal('pong'), rid: ridSchema, serverTime: timestampSchema });
 export const errorCodeSchema = z.enum(errorCodeList as [ErrorCode, ...ErrorCode[]]);
 export const errorMessageSchema = z.strictObject({
@@ -331,6 +341,7 @@ export const relayMessageSchema = z.discriminatedUnion('type', [
   acceptedMessageSchema,
   deliverMessageSchema,
   keysMessageSchema,
+  trustMessageSchema,
   okMessageSchema,
   pongMessageSchema,
   errorMessageSchema,

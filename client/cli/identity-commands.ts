@@ -39,10 +39,16 @@ export function registerIdentityCommands(program: Command): void {
     .description("register this identity with a relay under the invite's state and role")
     .argument('<invite>', 'one-time invite code from the relay operator (hotline admin invite)')
     .option('--relay <url>', 'relay URL (default: HOTLINE_RELAY, else ws://127.0.0.1:7300)')
+    .option('--authority <fingerprint>', "your own state authority's fingerprint, as it handed it to you in person: only rosters and charters it signed are trusted")
     .option('--json', 'machine-readable output')
-    .action(async (invite: string, opts: { relay?: string; json?: boolean }) => {
+    .addHelpText('after', '\nExample:\n  hotline join HL-... --authority "04521 88713 20974 55102 73321 09846"')
+    .action(async (invite: string, opts: { relay?: string; authority?: string; json?: boolean }) => {
       try {
         const id = await openIdentity();
+        const pinned = opts.authority === undefined ? null : authorityPin(opts.authority);
+        if (pinned && id.profile.authority && id.profile.authority.fingerprint !== pinned) {
+          throw new HotlineError('CONFLICT', 'this identity already pinned another state authority; a PoC serves one state: make a new HOTLINE_HOME for another');
+        }
         const url = relayUrls(opts.relay, null)[0] as string;
         const name = id.profile.name;
         const prekey = id.keystore.currentPrekey(Date.now());
@@ -67,9 +73,20 @@ export function registerIdentityCommands(program: Command): void {
           throw new HotlineError('CONFLICT', `this identity belongs to ${id.profile.state}; the invite was for ${joined.state}`);
         }
         const relays = [...id.profile.relays.filter((r) => r.url !== url), { url, kid: joined.relay }];
-        writeProfile(id.home, { ...id.profile, state: joined.state, role: joined.role, name: joined.name, relays });
-        output(opts, { ...joined, url }, () =>
-          [`joined ${url} as ${joined.role} of ${joined.state} ("${joined.name}")`, `  relay key    ${joined.relay}`, `  relay fingerprint ${fingerprint(joined.relay)}  (compare with the operator)`].join('\n'),
+        const authority = pinned ? { fingerprint: pinned, kid: null } : (id.profile.authority ?? null);
+        writeProfile(id.home, { ...id.profile, state: joined.state, role: joined.role, name: joined.name, relays, authority });
+        const needsAuthority = authority === null && joined.role !== 'director';
+        output(opts, { ...joined, url, authority: authority?.fingerprint ?? null }, () =>
+          [
+            `joined ${url} as ${joined.role} of ${joined.state} ("${joined.name}")`,
+            `  relay key    ${joined.relay}`,
+            `  relay fingerprint ${fingerprint(joined.relay)}  (compare with the operator)`,
+            authority ? `  state authority pinned: ${groupDigits(authority.fingerprint)}` : '',
+            needsAuthority ? 'note: no state authority pinned, so no roster or charter is trusted yet: join again with --authority FINGERPRINT' : '',
+            `next: give your state authority your key id and fingerprint (hotline whoami) so that it adds you to ${joined.state}'s roster`,
+          ]
+            .filter(Boolean)
+            .join('\n'),
         );
       } catch (e) {
         fail('join', e, !!opts.json);
@@ -148,4 +165,15 @@ export function registerIdentityCommands(program: Command): void {
         fail('trust', e, !!opts.json);
       }
     });
+}
+
+/** A fingerprint as typed by a person (spaces, dashes allowed): its 30 digits, or BAD_INPUT. */
+function authorityPin(typed: string): string {
+  const digits = typed.replace(/[\s-]/g, '');
+  if (!/^\d{30}$/.test(digits)) throw new HotlineError('BAD_INPUT', `"${typed}" is not a fingerprint: it has 30 digits, in six groups of five`);
+  return digits;
+}
+
+function groupDigits(digits: string): string {
+  return digits.replace(/(\d{5})(?=\d)/g, '$1 ');
 }

@@ -96,7 +96,8 @@ export async function runDrill(client: HotlineClient, scenario: DrillScenario, o
       level: inject.level,
       subject: inject.subject,
       text: inject.text,
-      drill: { drillId: options.drillId, inject: inject.index },
+      // The scenario's own deadline for this level travels signed in the header, so every client can check the relay's.
+      drill: { drillId: options.drillId, inject: inject.index, ...(scenario.deadlines[inject.level] !== undefined ? { ackWithinMs: scenario.deadlines[inject.level] } : {}) },
     });
     sentIds.set(inject.index, result.id);
     options.onInjectSent?.(inject.index, result.id);

@@ -102,7 +102,7 @@ export function verifyCharterChain(held: SignedCharter | null, chain: readonly u
     if (held && doc.charter.channel !== held.charter.channel) throw new HotlineError('TRUST_INVALID', `charter of ${doc.charter.channel} in the chain of ${held.charter.channel}`);
     if (newest && doc.charter.version <= newest.charter.version) {
       if (doc.charter.version === newest.charter.version && charterHash(doc.charter) !== charterHash(newest.charter)) {
-        throw new HotlineError('TRUST_FORK', `two different charters of ${doc.charter.channel} claim version ${doc.charter.version}`);
+        throw new HotlineError('SPLIT_VIEW', `two different charters of ${doc.charter.channel} claim version ${doc.charter.version}`);
       }
       continue;
     }

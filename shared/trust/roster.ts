@@ -92,7 +92,7 @@ export function verifyRosterChain(held: SignedRoster | null, chain: readonly unk
     const doc = verifyRoster(value, { state: held?.roster.state, authority });
     if (newest && doc.roster.version <= newest.roster.version) {
       if (doc.roster.version === newest.roster.version && rosterHash(doc.roster) !== rosterHash(newest.roster)) {
-        throw new HotlineError('TRUST_FORK', `two different rosters of ${doc.roster.state} claim version ${doc.roster.version}`);
+        throw new HotlineError('SPLIT_VIEW', `two different rosters of ${doc.roster.state} claim version ${doc.roster.version}`);
       }
       continue;
     }

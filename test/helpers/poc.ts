@@ -5,6 +5,7 @@ import { HotlineClient } from '../../client/hotline-client.ts';
 import { createKeystore, type Keystore } from '../../client/keystore.ts';
 import { writeProfile, type Profile } from '../../client/profile.ts';
 import { adminCall } from './relay.ts';
+import { authorityFingerprint } from './trust.ts';
 
 /** What a test needs of a relay to enrol on it. */
 export interface EnrolTarget {
@@ -53,7 +54,16 @@ export async function enrolPoc(relay: EnrolTarget, options: EnrolOptions): Promi
   const body: unknown = await res.json();
   if (res.status !== 201) throw new Error(`join of ${options.label} refused: ${res.status} ${JSON.stringify(body)}`);
   const joined = joinResponseSchema.parse(body);
-  const profile: Profile = { v: 1, kid, name: joined.name, state: joined.state, role: joined.role, relays: [{ url: relay.url, kid: joined.relay }] };
+  // Pins the state's test authority, as `hotline join --authority` does with the fingerprint handed over in person.
+  const profile: Profile = {
+    v: 1,
+    kid,
+    name: joined.name,
+    state: joined.state,
+    role: joined.role,
+    relays: [{ url: relay.url, kid: joined.relay }],
+    authority: joined.role === 'director' ? null : { fingerprint: authorityFingerprint(joined.state), kid: null },
+  };
   writeProfile(home, profile);
   return { label: options.label, home, passphrase, keystore, profile };
 }

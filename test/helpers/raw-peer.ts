@@ -16,6 +16,7 @@ import {
   type Role,
 } from '../../shared/index.ts';
 import { adminCall } from './relay.ts';
+import { currentRefs } from './trust.ts';
 import type { RunningRelay } from '../../server/relay.ts';
 
 type Msg<T extends RelayMessage['type']> = Extract<RelayMessage, { type: T }>;
@@ -26,6 +27,8 @@ export class RawPeer {
   private ws: WebSocket | null = null;
   closeCode: number | null = null;
   seq = 0;
+  /** The relay this peer joined: its envelopes name the charter and rosters the trust helper installed there. */
+  relayHttp: string | null = null;
 
   constructor(
     readonly identity: Identity,
@@ -46,7 +49,9 @@ export class RawPeer {
       body: JSON.stringify({ invite, kid: identity.kid, name, prekey: prekey.prekey, sig }),
     });
     if (res.status !== 201) throw new Error(`join failed: ${res.status} ${await res.text()}`);
-    return new RawPeer(identity, prekey, state, role);
+    const peer = new RawPeer(identity, prekey, state, role);
+    peer.relayHttp = relay.httpUrl;
+    return peer;
   }
 
   /** Opens a socket and answers the challenge; resolves with the welcome (or the error that refused us). */
@@ -128,6 +133,7 @@ export class RawPeer {
         drill: null,
         createdAt: Date.now(),
         refs: [],
+        ...(this.relayHttp && currentRefs(this.relayHttp, channel) ? { trust: currentRefs(this.relayHttp, channel) } : {}),
         ...overrides,
         seq: this.seq,
       },

@@ -1,0 +1,81 @@
+// The PoC's verified trust documents (every roster and charter version it checked), kept in its history database.
+import type Database from 'better-sqlite3';
+import { charterHash, rosterHash, type CharterBody, type RosterBody, type SignedCharter, type SignedRoster, type TrustView } from '../../shared/index.ts';
+
+const schema = `
+CREATE TABLE IF NOT EXISTS trust_docs (
+  kind TEXT NOT NULL, subject TEXT NOT NULL, version INTEGER NOT NULL, hash TEXT NOT NULL, doc_json TEXT NOT NULL,
+  verified_at INTEGER NOT NULL, PRIMARY KEY (kind, subject, version)
+) WITHOUT ROWID;
+`;
+
+type Kind = 'roster' | 'charter';
+
+/** Only documents that passed verification (client/trust/trust-keeper.ts) are ever written here. */
+export class TrustStore {
+  private readonly cache = new Map<string, unknown>();
+
+  constructor(private readonly db: Database.Database) {
+    db.exec(schema);
+  }
+
+  private get<T>(kind: Kind, subject: string, version: number | null): T | null {
+    const key = `${kind}:${subject}:${version ?? 'latest'}`;
+    if (this.cache.has(key)) return this.cache.get(key) as T;
+    const row = (
+      version === null
+        ? this.db.prepare('SELECT doc_json FROM trust_docs WHERE kind = ? AND subject = ? ORDER BY version DESC LIMIT 1').get(kind, subject)
+        : this.db.prepare('SELECT doc_json FROM trust_docs WHERE kind = ? AND subject = ? AND version = ?').get(kind, subject, version)
+    ) as { doc_json: string } | undefined;
+    const doc = row ? (JSON.parse(row.doc_json) as T) : null;
+    if (doc !== null) this.cache.set(key, doc);
+    return doc;
+  }
+
+  latestCharter(channel: string): SignedCharter | null {
+    return this.get<SignedCharter>('charter', channel, null);
+  }
+
+  charter(channel: string, version: number): SignedCharter | null {
+    return this.get<SignedCharter>('charter', channel, version);
+  }
+
+  latestRoster(state: string): SignedRoster | null {
+    return this.get<SignedRoster>('roster', state, null);
+  }
+
+  roster(state: string, version: number): SignedRoster | null {
+    return this.get<SignedRoster>('roster', state, version);
+  }
+
+  /** Every charter held, newest version per channel. */
+  charters(): SignedCharter[] {
+    const rows = this.db.prepare("SELECT DISTINCT subject FROM trust_docs WHERE kind = 'charter' ORDER BY subject").all() as { subject: string }[];
+    return rows.map((r) => this.latestCharter(r.subject)).filter((c): c is SignedCharter => c !== null);
+  }
+
+  /** Every roster held, newest version per state. */
+  rosters(): SignedRoster[] {
+    const rows = this.db.prepare("SELECT DISTINCT subject FROM trust_docs WHERE kind = 'roster' ORDER BY subject").all() as { subject: string }[];
+    return rows.map((r) => this.latestRoster(r.subject)).filter((c): c is SignedRoster => c !== null);
+  }
+
+  addCharter(doc: SignedCharter, now: number): void {
+    this.put('charter', doc.charter.channel, doc.charter.version, charterHash(doc.charter), doc, now);
+  }
+
+  addRoster(doc: SignedRoster, now: number): void {
+    this.put('roster', doc.roster.state, doc.roster.version, rosterHash(doc.roster), doc, now);
+  }
+
+  private put(kind: Kind, subject: string, version: number, hash: string, doc: unknown, now: number): void {
+    this.db.prepare('INSERT OR IGNORE INTO trust_docs (kind, subject, version, hash, doc_json, verified_at) VALUES (?, ?, ?, ?, ?, ?)').run(kind, subject, version, hash, JSON.stringify(doc), now);
+    this.cache.delete(`${kind}:${subject}:latest`);
+  }
+
+  /** The documents by version, as the shared/trust checks read them. */
+  readonly view: TrustView = {
+    charter: (channel: string, version: number): CharterBody | null => this.charter(channel, version)?.charter ?? null,
+    roster: (state: string, version: number): RosterBody | null => this.roster(state, version)?.roster ?? null,
+  };
+}
