@@ -1,5 +1,6 @@
 // Preloads a stopped relay's data dir with P pending acknowledgement deadlines: real signed notices committed with the relay's own accept code.
 import { join } from 'node:path';
+import { TrustRegistry } from '../server/trust/trust-registry.ts';
 import { commitEnvelope, validateEnvelope, type AcceptContext, type ValidatedEnvelope } from '../server/accept.ts';
 import { AuditLog } from '../server/audit-log.ts';
 import { systemClock } from '../server/clock.ts';
@@ -53,7 +54,8 @@ export async function preloadDeadlines(dataDir: string, tasks: readonly BuildTas
   try {
     if (files.created) throw new Error(`${dataDir} had no relay identity: start a relay on it (and enrol the senders) before preloading`);
     const audit = new AuditLog(store, files.identity, systemClock, config.checkpointEvery, config.checkpointIntervalMs);
-    const ctx: AcceptContext = { store, audit, relay: files.identity, clock: systemClock, pendingCap: config.limits.pendingCap };
+    const trust = new TrustRegistry(store, audit, systemClock);
+    const ctx: AcceptContext = { store, trust, audit, relay: files.identity, clock: systemClock, pendingCap: config.limits.pendingCap };
 
     const queue: BuiltPool[] = [];
     let building = true;
@@ -71,7 +73,7 @@ export async function preloadDeadlines(dataDir: string, tasks: readonly BuildTas
       if (msg.type !== 'send') throw new Error('preload: a pooled frame is not a send frame');
       const sender = store.getMember(msg.envelope.header.from);
       if (!sender) throw new Error(`preload: sender ${msg.envelope.header.from.slice(0, 8)}… is not enrolled`);
-      return validateEnvelope(store, sender, msg.envelope);
+      return validateEnvelope(ctx, sender, msg.envelope);
     };
     /** Commits frames[from…] for up to sliceMs in one transaction; returns the index of the first frame not committed. */
     const commitSlice = (frames: readonly string[], from: number): number => {

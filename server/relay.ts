@@ -138,7 +138,14 @@ export async function startRelay(options: RelayOptions = {}): Promise<RunningRel
       s.fail('REVOKED_KEY', 'this key was revoked by the relay operator');
     }
   });
-  const review = openReviewService({ dbPath: join(config.dataDir, 'relay.db'), store, audit, clock, relayKid: files.identity.kid });
+  const review = openReviewService({
+    dbPath: join(config.dataDir, 'relay.db'),
+    store,
+    audit,
+    clock,
+    relayKid: files.identity.kid,
+    reviewableChannels: (kid) => trust.reviewableChannels(kid),
+  });
   const app = createHttpApp({
     admin,
     review: review.deps,

@@ -8,7 +8,7 @@ import { contentQueryPattern, HotlineError, reviewQuerySchema, type ReviewQuery,
 import type { AuditLog } from './audit-log.ts';
 import type { Clock } from './clock.ts';
 import { buildReviewBundle } from './review-export.ts';
-import { ReviewTokens } from './review-tokens.ts';
+import { ReviewTokens, type ReviewGrant } from './review-tokens.ts';
 import type { RelayStore } from './store.ts';
 import { prepareTimingIndexes, timingAggregates, timingRecords } from './timing-records.ts';
 
@@ -20,6 +20,8 @@ export interface ReviewDeps {
   readonly relayKid: string;
   /** Signs a checkpoint over the current audit head, so an export is signed to its last event. */
   checkpoint(): void;
+  /** Channels a reviewer key may read (from the charters and rosters); absent: no scoping (tests of the review API alone). */
+  readonly reviewableChannels?: (kid: string) => string[];
 }
 
 export interface ReviewService {
@@ -31,7 +33,14 @@ export interface ReviewService {
  * Sets up reviewing at relay start: the review indexes (on the writable store), a second, read-only connection for the
  * review queries, the token registry, and the aggregate columns loaded once (so the first dashboard call is fast).
  */
-export function openReviewService(opts: { dbPath: string; store: RelayStore; audit: AuditLog; clock: Clock; relayKid: string }): ReviewService {
+export function openReviewService(opts: {
+  dbPath: string;
+  store: RelayStore;
+  audit: AuditLog;
+  clock: Clock;
+  relayKid: string;
+  reviewableChannels: (kid: string) => string[];
+}): ReviewService {
   prepareTimingIndexes(opts.store.db);
   const db = new Database(opts.dbPath, { readonly: true, fileMustExist: true });
   timingAggregates(db, {}, opts.clock.now());
@@ -41,6 +50,7 @@ export function openReviewService(opts: { dbPath: string; store: RelayStore; aud
     clock: opts.clock,
     relayKid: opts.relayKid,
     checkpoint: () => opts.audit.checkpointIfDue(true),
+    reviewableChannels: opts.reviewableChannels,
   };
   return { deps, close: () => db.close() };
 }
@@ -67,8 +77,24 @@ function reviewQuery(req: Request): ReviewQuery {
   return reviewQuerySchema.parse(raw);
 }
 
-function filterOf(q: ReviewQuery): TimingFilter {
-  return { channel: q.channel, since: q.since, until: q.until, drill: q.drill, level: q.level, drillId: q.drillId, state: q.state };
+function filterOf(q: ReviewQuery, channel: string | undefined = q.channel): TimingFilter {
+  return { channel, since: q.since, until: q.until, drill: q.drill, level: q.level, drillId: q.drillId, state: q.state };
+}
+
+/**
+ * The channel a grant may query: the operator any (or all); a reviewer only one its grant covers (DESIGN.md "Trust":
+ * its state's roster or the channel's charter lists it). Throws FORBIDDEN for another, and asks for one when several.
+ */
+function scopedChannel(deps: ReviewDeps, grant: ReviewGrant, q: ReviewQuery): string | undefined {
+  if (grant.kid === null || !deps.reviewableChannels) return q.channel;
+  const allowed = deps.reviewableChannels(grant.kid);
+  if (q.channel !== undefined) {
+    if (!allowed.includes(q.channel)) throw new HotlineError('FORBIDDEN', `this reviewer's grant does not cover ${q.channel}${allowed.length ? `; it covers ${allowed.join(', ')}` : ''}`);
+    return q.channel;
+  }
+  if (allowed.length === 1) return allowed[0];
+  if (allowed.length === 0) throw new HotlineError('FORBIDDEN', 'no channel charter or state roster lists this reviewer: ask your state authority to add it');
+  throw new HotlineError('BAD_INPUT', `name the channel with ?channel= (this reviewer may read ${allowed.join(', ')})`);
 }
 
 /** /v1/review: POST /token is open (the signed request is the credential); everything else needs a reviewer bearer token. */
@@ -88,17 +114,18 @@ export function createReviewRouter(deps: ReviewDeps): Router {
   });
   router.get('/records', (req, res) => {
     const q = reviewQuery(req);
-    res.json(timingRecords(deps.db, filterOf(q), deps.clock.now(), { limit: q.limit, offset: q.offset }));
+    res.json(timingRecords(deps.db, filterOf(q, scopedChannel(deps, res.locals.grant as ReviewGrant, q)), deps.clock.now(), { limit: q.limit, offset: q.offset }));
   });
   router.get('/aggregates', (req, res) => {
     const q = reviewQuery(req);
-    res.json(timingAggregates(deps.db, filterOf(q), deps.clock.now(), q.bucket));
+    res.json(timingAggregates(deps.db, filterOf(q, scopedChannel(deps, res.locals.grant as ReviewGrant, q)), deps.clock.now(), q.bucket));
   });
   router.get('/export', (req, res) => {
     const q = reviewQuery(req);
+    const channel = scopedChannel(deps, res.locals.grant as ReviewGrant, q);
     deps.checkpoint();
     const now = deps.clock.now();
-    const bundle = buildReviewBundle(deps.db, filterOf(q), now, deps.relayKid);
+    const bundle = buildReviewBundle(deps.db, filterOf(q, channel), now, deps.relayKid);
     res.set('content-disposition', `attachment; filename="hotline-review-${new Date(now).toISOString().slice(0, 10)}.json"`);
     res.json(bundle);
   });

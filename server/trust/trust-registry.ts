@@ -116,6 +116,19 @@ export class TrustRegistry {
     };
   }
 
+  /**
+   * Channels a reviewer key may read timing records of: those whose charter lists it, and those of a state whose
+   * signed roster lists it as a reviewer. The operator's enrolment of the key gives it none.
+   */
+  reviewableChannels(kid: string): string[] {
+    return this.store.trustDocSubjects('charter').filter((channel) => {
+      const c = this.latestCharter(channel)?.charter;
+      if (!c) return false;
+      if (c.reviewers.includes(kid)) return true;
+      return charterParties(c).some((state) => this.latestRoster(state)?.roster.members.some((m) => m.kid === kid && m.role === 'reviewer') ?? false);
+    });
+  }
+
   /** Every document, for export bundles. */
   allDocuments(): { charters: unknown[]; rosters: unknown[] } {
     return this.documentsFor(this.store.trustDocSubjects('charter'));

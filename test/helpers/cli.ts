@@ -3,7 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { authorityFingerprint } from './trust.ts';
+import { readyAuthorityFingerprint } from './trust.ts';
 
 export const HOTLINE_BIN = fileURLToPath(new URL('../../bin/hotline.js', import.meta.url));
 
@@ -131,7 +131,7 @@ export async function enrolWithCli(root: string, relayUrl: string, admin: CliEnv
   const env: CliEnv = { home: join(root, label), relay: relayUrl, passphrase: `pass-${label}` };
   const { invite } = await hotlineJson<{ invite: string }>(['admin', 'invite', '--state', state, '--role', role], admin);
   await hotlineJson(['init', '--name', name], env);
-  const pin = role === 'director' ? [] : ['--authority', authorityFingerprint(state)];
+  const pin = role === 'director' ? [] : ['--authority', await readyAuthorityFingerprint(state)];
   const joined = await hotlineJson<{ state: string; role: string }>(['join', invite, ...pin], env);
   if (joined.state !== state || joined.role !== role) throw new Error(`${label} joined as ${joined.role} of ${joined.state}`);
   return env;

@@ -2,6 +2,7 @@
 // and each state's roster, published to the relay exactly as `hotline charter sign --publish` and `roster add` do.
 import {
   createIdentity,
+  initCrypto,
   deadlineTable,
   defaultEscalationPolicy,
   DEFAULT_TIME_TOLERANCE_MS,
@@ -25,6 +26,12 @@ import { seed } from './fixed-keys.ts';
 /** Each state's authority in tests: the same key every run, so a PoC can pin it before any charter exists. */
 export function testAuthority(state: string): Identity {
   return createIdentity(seed(`authority:${state}`));
+}
+
+/** As testAuthority, for callers that may run before initCrypto() (CLI helpers in a test process). */
+export async function readyAuthorityFingerprint(state: string): Promise<string> {
+  await initCrypto();
+  return authorityFingerprint(state);
 }
 
 /** The fingerprint a PoC of `state` pins at join (`hotline join --authority`). */

@@ -107,7 +107,8 @@ describe('verify pool', () => {
     const late = await RawPeer.enrol(relay, 'US');
     const sender = relay.store.getMember(late.identity.kid);
     if (!sender) throw new Error('not enrolled');
-    const validated = validateEnvelope(relay.store, sender, late.envelope([cn]));
+    await installRosters(relay, [{ state: 'US', kid: late.identity.kid, name: 'US late PoC' }]);
+    const validated = validateEnvelope(relay.context.acceptContext, sender, late.envelope([cn]));
     await adminCall(relay, 'POST', '/revoke', { kid: late.identity.kid, reason: 'revoked mid-flight' });
     const before = (relay.store.db.prepare('SELECT COUNT(*) AS n FROM envelopes').get() as { n: number }).n;
     expect(await outcome(relay.context.commits.enqueue(() => commitEnvelope(relay.context.acceptContext, validated)))).toBe('REVOKED_KEY');
