@@ -82,12 +82,21 @@ export function buildReviewBundle(db: Database.Database, filter: TimingFilter, n
         revoked_at: number | null;
       }[]
     ).map((m): RosterEntry => ({ kid: m.kid, state: m.state, role: m.role, name: m.name, revokedAt: m.revoked_at }));
+    // The signed documents in scope: the charters of the channels exported and the rosters of their states.
+    const docs = db.prepare('SELECT kind, subject, doc_json FROM trust_docs ORDER BY kind, subject, version').all() as { kind: string; subject: string; doc_json: string }[];
+    const charters = docs.filter((d) => d.kind === 'charter' && (f.channel === undefined || d.subject === f.channel));
+    const states = new Set(charters.flatMap((d) => d.subject.split('-')));
+    const trust = {
+      charters: charters.map((d) => JSON.parse(d.doc_json) as Record<string, unknown>),
+      rosters: docs.filter((d) => d.kind === 'roster' && states.has(d.subject)).map((d) => JSON.parse(d.doc_json) as Record<string, unknown>),
+    };
     return {
       format: REVIEW_BUNDLE_FORMAT,
       relay: relayKid,
       generatedAt: now,
       filter: { ...f },
       roster,
+      trust,
       envelopes: rows.map(withoutBody),
       audit: { events, checkpoints },
       records,

@@ -7,6 +7,11 @@ import { escalationAuditType } from './escalation.ts';
 import { verifyReceipt } from './receipt.ts';
 import { REVIEW_BUNDLE_FORMAT, reviewBundleSchema, type BundleEnvelope, type ReviewBundle, type TimingRecord } from './review.ts';
 import type { AuditEvent } from './schemas.ts';
+import { charterParties, verifyCharterChain } from './trust/charter.ts';
+import type { CharterBody, RosterBody } from './trust/documents.ts';
+import { verifyRosterChain } from './trust/roster.ts';
+import { checkDrillRefs, expectedAckDeadline, resolveHeaderTrust, senderStanding, type TrustView } from './trust/standing.ts';
+import { fingerprint, sameFingerprint } from './identity.ts';
 
 export interface BundleVerification {
   readonly relay: string;
@@ -20,6 +25,90 @@ export interface BundleVerification {
   readonly lastSeq: number;
   readonly records: number;
   readonly generatedAt: number;
+  /** The authority key of each state, from the bundle's charters (fingerprints for out-of-band comparison). */
+  readonly authorities: Readonly<Record<string, { kid: string; fingerprint: string; pinned: boolean }>>;
+  /** First-wave (v1) envelopes, which name no charter: their signers are checked against no roster. */
+  readonly unchartered: number;
+}
+
+/** The bundle's trust documents, each chain verified; `pinned` maps state to an authority fingerprint or kid. */
+function bundleTrust(bundle: ReviewBundle, pinned: Readonly<Record<string, string>>): { view: TrustView; authorities: BundleVerification['authorities'] } {
+  const charters = new Map<string, Map<number, CharterBody>>();
+  const rosters = new Map<string, Map<number, RosterBody>>();
+  const authorities: Record<string, { kid: string; fingerprint: string; pinned: boolean }> = {};
+  const byChannel = new Map<string, unknown[]>();
+  for (const c of bundle.trust.charters) {
+    const channel = String((c as { charter?: { channel?: unknown } }).charter?.channel);
+    byChannel.set(channel, [...(byChannel.get(channel) ?? []), c]);
+  }
+  for (const [channel, chain] of byChannel) {
+    let versions;
+    try {
+      versions = verifyCharterChain(null, chain);
+    } catch (cause) {
+      fail(`charter of ${channel}: ${cause instanceof Error ? cause.message : String(cause)}`);
+    }
+    const first = versions[0];
+    if (!first) continue;
+    for (const state of charterParties(first.charter)) {
+      const kid = first.charter.authorities[state] as string;
+      const known = authorities[state];
+      if (known && known.kid !== kid) fail(`two charters in the bundle name different authorities for ${state}`);
+      const pin = pinned[state];
+      if (pin !== undefined && pin !== kid && !sameFingerprint(pin, fingerprint(kid))) {
+        fail(`the charter of ${channel} names ${state}'s authority ${fingerprint(kid)}, not the one pinned (${pin})`);
+      }
+      authorities[state] = { kid, fingerprint: fingerprint(kid), pinned: pin !== undefined };
+    }
+    charters.set(channel, new Map(versions.map((v) => [v.charter.version, v.charter])));
+  }
+  for (const state of Object.keys(pinned)) if (!authorities[state]) fail(`no charter in the bundle names an authority for ${state}`);
+  const byState = new Map<string, unknown[]>();
+  for (const r of bundle.trust.rosters) {
+    const state = String((r as { roster?: { state?: unknown } }).roster?.state);
+    byState.set(state, [...(byState.get(state) ?? []), r]);
+  }
+  for (const [state, chain] of byState) {
+    const authority = authorities[state];
+    if (!authority) fail(`roster of ${state}: no charter in the bundle names its authority`);
+    try {
+      rosters.set(state, new Map(verifyRosterChain(null, chain, authority.kid).map((v) => [v.roster.version, v.roster])));
+    } catch (cause) {
+      fail(`roster of ${state}: ${cause instanceof Error ? cause.message : String(cause)}`);
+    }
+  }
+  return {
+    view: {
+      charter: (channel, version) => charters.get(channel)?.get(version) ?? null,
+      roster: (state, version) => rosters.get(state)?.get(version) ?? null,
+    },
+    authorities,
+  };
+}
+
+/**
+ * Signers, deadlines and drill references of v2 envelopes against the charter and rosters they name: the signer must
+ * stand in its state's roster (or be a charter director, drill only), the relay's stated deadline must be the
+ * charter's, and no drill envelope may refer to a real one or the reverse.
+ */
+function checkEnvelopeTrust(e: BundleEnvelope, view: TrustView, byId: ReadonlyMap<string, BundleEnvelope>): void {
+  const h = e.header;
+  let charter: CharterBody;
+  try {
+    const trust = resolveHeaderTrust(view, h);
+    senderStanding(trust, h);
+    charter = trust.charter;
+    for (const ref of h.refs) {
+      const target = byId.get(ref);
+      if (target) checkDrillRefs(h, target.header);
+    }
+  } catch (cause) {
+    fail(`envelope ${h.id}: ${cause instanceof Error ? cause.message : String(cause)}`);
+  }
+  const expected = expectedAckDeadline(charter, h, e.receipt.acceptedAt);
+  if (e.receipt.ackDeadline !== expected) {
+    fail(`envelope ${h.id}: the relay stated the acknowledgement deadline ${String(e.receipt.ackDeadline)}; the charter gives ${String(expected)}`);
+  }
 }
 
 function fail(message: string): never {
@@ -170,8 +259,9 @@ function checkRecord(r: TimingRecord, byId: ReadonlyMap<string, BundleEnvelope>,
  * every timing figure of the records section recomputed from the signed receipts. Throws HotlineError
  * (BAD_SCHEMA or BAD_SIGNATURE) naming the first failure.
  */
-export function verifyReviewBundle(input: unknown, options: { readonly relayKid?: string } = {}): BundleVerification {
+export function verifyReviewBundle(input: unknown, options: { readonly relayKid?: string; readonly authorities?: Readonly<Record<string, string>> } = {}): BundleVerification {
   const bundle = parseReviewBundle(input);
+  const trust = bundleTrust(bundle, options.authorities ?? {});
   if (options.relayKid !== undefined && bundle.relay !== options.relayKid) {
     fail(`bundle is from relay ${bundle.relay}, not the pinned relay ${options.relayKid}`);
   }
@@ -190,6 +280,11 @@ export function verifyReviewBundle(input: unknown, options: { readonly relayKid?
     if (byId.has(e.header.id)) fail(`envelope ${e.header.id} appears twice`);
     checkEnvelope(e, bundle.relay, bySeqEvent);
     byId.set(e.header.id, e);
+  }
+  let unchartered = 0;
+  for (const e of bundle.envelopes) {
+    if (e.header.v === 1) unchartered++;
+    else checkEnvelopeTrust(e, trust.view, byId);
   }
   const referrers = new Map<string, BundleEnvelope[]>();
   for (const e of bundle.envelopes) {
@@ -210,5 +305,7 @@ export function verifyReviewBundle(input: unknown, options: { readonly relayKid?
     lastSeq: chain.lastSeq,
     records: bundle.records.length,
     generatedAt: bundle.generatedAt,
+    authorities: trust.authorities,
+    unchartered,
   };
 }

@@ -235,6 +235,10 @@ export const reviewBundleSchema = z.strictObject({
   generatedAt: timestampSchema,
   filter: z.record(z.string(), z.unknown()),
   roster: z.array(rosterEntrySchema),
+  /** Every version of the charters and rosters the envelopes name, as the authorities signed them. */
+  trust: z
+    .strictObject({ charters: z.array(z.record(z.string(), z.unknown())), rosters: z.array(z.record(z.string(), z.unknown())) })
+    .default({ charters: [], rosters: [] }),
   envelopes: z.array(bundleEnvelopeSchema),
   audit: z.strictObject({ events: z.array(auditEventSchema), checkpoints: z.array(auditCheckpointSchema) }),
   records: z.array(timingRecordSchema),

@@ -279,8 +279,14 @@ export function registerReviewCommands(program: Command): void {
     .description('check an export bundle offline: every signature, receipt, audit-chain link, checkpoint and timing figure')
     .argument('<file>', 'the bundle written by hotline review export')
     .option('--relay-key <kid>', "pin the relay's key id (compare its fingerprint with the operator); otherwise the bundle's own is used")
+    .option(
+      '--authority <STATE=FINGERPRINT>',
+      "pin a state authority (repeatable): the bundle's charters must name it, and every signer is checked against the rosters it signed",
+      (value: string, previous: string[]) => [...previous, value],
+      [] as string[],
+    )
     .option('--json', 'machine-readable output')
-    .action(async (file: string, opts: { relayKey?: string; json?: boolean }) => {
+    .action(async (file: string, opts: { relayKey?: string; authority: string[]; json?: boolean }) => {
       try {
         await initCrypto();
         if (opts.relayKey !== undefined && !keyIdSchema.safeParse(opts.relayKey.trim()).success) throw new HotlineError('BAD_INPUT', '--relay-key must be a key id (43 base64url characters)');
@@ -296,7 +302,13 @@ export function registerReviewCommands(program: Command): void {
         } catch (cause) {
           throw new HotlineError('BAD_SCHEMA', `${file} is not JSON: the bundle is damaged`, { cause });
         }
-        const summary = verifyReviewBundle(value, opts.relayKey === undefined ? {} : { relayKid: opts.relayKey.trim() });
+        const authorities: Record<string, string> = {};
+        for (const pin of opts.authority) {
+          const m = /^([A-Z][A-Z0-9]{1,7})=(.+)$/.exec(pin.trim());
+          if (!m) throw new HotlineError('BAD_INPUT', `--authority "${pin}": use STATE=FINGERPRINT, e.g. US="04521 88713 20974 55102 73321 09846"`);
+          authorities[m[1] as string] = (m[2] as string).trim();
+        }
+        const summary = verifyReviewBundle(value, { ...(opts.relayKey === undefined ? {} : { relayKid: opts.relayKey.trim() }), authorities });
         output(opts, { ok: true, ...summary }, () =>
           [
             `OK ${file}: every check passed`,
@@ -304,6 +316,11 @@ export function registerReviewCommands(program: Command): void {
             `  ${summary.envelopes} envelope signature(s) and relay receipt(s)`,
             `  audit chain of ${summary.events} event(s), ${summary.checkpoints} signed checkpoint(s), signed through event ${summary.signedThrough} of ${summary.lastSeq}`,
             `  ${summary.records} timing record(s) recomputed from signed receipts`,
+            `  every signer checked against the roster its envelope names; every deadline against the charter`,
+            ...Object.entries(summary.authorities).map(
+              ([state, a]) => `  ${state} authority ${a.fingerprint}${a.pinned ? ' (pinned)' : ' (NOT pinned: compare it with that state, then pass --authority)'}`,
+            ),
+            ...(summary.unchartered ? [`  ${summary.unchartered} first-wave envelope(s) name no charter: their senders are checked against no roster`] : []),
           ].join('\n'),
         );
       } catch (e) {
