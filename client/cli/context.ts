@@ -94,6 +94,8 @@ export async function withClient<T>(
     throw new HotlineError('NO_IDENTITY', 'this identity has not joined a relay yet: run `hotline join INVITE`');
   }
   const client = new HotlineClient({ keystore: id.keystore, profile: id.profile, relays: relayUrls(opts.relay, id.profile), reconnect: opts.reconnect ?? false });
+  // Long-running sessions (listen) print alarms in their own stream; one-shot commands say them on stderr.
+  if (!opts.reconnect) client.on('alarm', (a) => process.stderr.write(`ALARM [${a.code}] ${a.message}\n`));
   try {
     await client.connect();
     const result = await fn(client, id);

@@ -208,6 +208,9 @@ export function registerMessageCommands(program: Command): void {
             ),
           );
           client.on('warning', (w) => emit({ type: 'warning', ...w }, () => `warning: ${w.message} [${w.code}]`));
+          client.on('alarm', (a) =>
+            emit({ type: 'alarm', ...a }, () => `!!!!!!!! ALARM [${a.code}] ${a.message}\n         Not shown as genuine. Call the other side and your authority on a known number.`),
+          );
           const profile = client.profile;
           emit({ type: 'connected', relay: 'all', kid: client.identity.kid, state: profile.state, role: profile.role, at: Date.now() }, () =>
             `listening as ${profile.name} (${profile.role} of ${profile.state}); Ctrl-C to stop`,
