@@ -7,6 +7,7 @@ import { buildEnvelope, initCrypto, uuidv7, type Envelope, type RelayMessage } f
 import { startRelay } from '../../server/relay.ts';
 import { RawPeer } from '../helpers/raw-peer.ts';
 import { adminCall, tempDir } from '../helpers/relay.ts';
+import { chartered, currentRefs } from '../helpers/trust.ts';
 
 const PRELOAD = Number(process.env.PRELOAD ?? 10_000);
 const RATE = Number(process.env.RATE ?? 500);
@@ -23,8 +24,11 @@ async function generate(httpUrl: string, adminToken: string, url: string): Promi
   await initCrypto();
   const relay = { httpUrl, adminToken };
   const cn = await RawPeer.enrol(relay, 'CN');
-  await RawPeer.enrol(relay, 'CN', 'alternate');
+  const alternate = await RawPeer.enrol(relay, 'CN', 'alternate');
   const senders = await Promise.all(Array.from({ length: SENDERS }, () => RawPeer.enrol(relay, 'US')));
+  // The charter (its FLASH deadline is the one the channel was opened with) and the rosters of everyone here.
+  await chartered(relay, 'CN-US', [cn, alternate, ...senders], { deadlines: { FLASH: FLASH_MS } });
+  const trust = currentRefs(httpUrl, 'CN-US');
   for (const s of senders) await s.connect(url);
   let accepted = 0;
   let refused = 0;
@@ -39,7 +43,7 @@ async function generate(httpUrl: string, adminToken: string, url: string): Promi
     sender.seq++;
     return buildEnvelope({
       sender: sender.identity,
-      header: { id: uuidv7(Date.now()), channel: 'CN-US', kind: 'notice', fromState: 'US', toState: 'CN', level: 'FLASH', drill: null, seq: sender.seq, createdAt: Date.now(), refs: [] },
+      header: { id: uuidv7(Date.now()), channel: 'CN-US', kind: 'notice', fromState: 'US', toState: 'CN', level: 'FLASH', drill: null, seq: sender.seq, createdAt: Date.now(), refs: [], trust },
       content: { subject: null, text: 'load' },
       recipients: [{ kid: cn.identity.kid, prekey: cn.prekey.prekey }],
       now: Date.now(),

@@ -17,6 +17,7 @@ import { enrolPoc, pocClient, whenConnected } from '../helpers/poc.ts';
 import { RawPeer } from '../helpers/raw-peer.ts';
 import { adminCall, startTestRelay, tempDir, type TestRelay } from '../helpers/relay.ts';
 import { seededRandom } from '../helpers/seeded-random.ts';
+import { chartered, currentRefs } from '../helpers/trust.ts';
 
 const SEED = Number(process.env.HOTLINE_FAULTS_SEED ?? 9_090_909);
 const FIVE_MINUTES = 5 * 60_000;
@@ -26,10 +27,19 @@ let relay: TestRelay;
 const clients: HotlineClient[] = [];
 const proxies: CuttingProxy[] = [];
 const peers: RawPeer[] = [];
+const usedUrls = new Set<string>();
 
-/** A fresh relay with the US–CN channel for each test: recipients of one test are not recipients of the next. */
+/** A fresh relay with the US–CN channel for each test: recipients of one test are not recipients of the next (each test then charters it and puts its PoCs on the rosters). */
 async function freshRelay(): Promise<TestRelay> {
   relay = await startTestRelay();
+  // The trust helper keys what it installed by httpUrl: a relay on a port an earlier one of this file had would be
+  // taken as chartered already. Start another while that one still holds the port.
+  while (usedUrls.has(relay.httpUrl)) {
+    const taken = relay;
+    relay = await startTestRelay();
+    await taken.dispose();
+  }
+  usedUrls.add(relay.httpUrl);
   await adminCall(relay, 'POST', '/channels', { a: 'US', b: 'CN' });
   return relay;
 }
@@ -77,6 +87,7 @@ describe('a recipient offline for a long stretch', () => {
     const count = relay.context.config.limits.deliveryWindow + 144;
     const us = await enrolPoc(relay, { root, label: 'offline-us', state: 'US' });
     const cn = await enrolPoc(relay, { root, label: 'offline-cn', state: 'CN' });
+    await chartered(relay, 'US-CN', [us, cn]);
     const sender = track(pocClient(us));
     await sender.connect();
     const sent = await sendMany(sender, count, (i) => ({ toState: 'CN', level: 'PRIORITY', text: `queued notice ${i}` }));
@@ -101,6 +112,7 @@ describe('a recipient offline for a long stretch', () => {
     await freshRelay();
     const us = await enrolPoc(relay, { root, label: 'restart-us', state: 'US' });
     const cn = await enrolPoc(relay, { root, label: 'restart-cn', state: 'CN' });
+    await chartered(relay, 'US-CN', [us, cn]);
     const sender = track(pocClient(us));
     await sender.connect();
     const sent = await sendMany(sender, 300, (i) => ({ toState: 'CN', level: 'ROUTINE', text: `before restart ${i}` }));
@@ -130,6 +142,7 @@ describe('connections cut mid-frame', () => {
     const random = seededRandom(SEED);
     const us = await enrolPoc(relay, { root, label: 'cut-us', state: 'US' });
     const cn = await enrolPoc(relay, { root, label: 'cut-cn', state: 'CN' });
+    await chartered(relay, 'US-CN', [us, cn]);
     const cut = { targetPort: relay.port, random, maxCuts: 15, minBytes: 200, maxBytes: 24_000 };
     const toSender = await startCuttingProxy(cut);
     const toRecipient = await startCuttingProxy(cut);
@@ -177,11 +190,13 @@ describe('a sender crashing between send and receipt', () => {
     ledger.watch('cn', recipient);
     await recipient.connect();
     const us = await RawPeer.enrol(relay, 'US');
+    await chartered(relay, 'US-CN', [cn, us]);
+    const trust = currentRefs(relay.httpUrl, 'US-CN');
     const toCn = [{ kid: cn.profile.kid, prekey: cn.keystore.currentPrekey(Date.now()) }];
     const envelopeFrom = (text: string): Envelope =>
       buildEnvelope({
         sender: us.identity,
-        header: { id: uuidv7(Date.now()), channel: 'US-CN', kind: 'notice', fromState: 'US', toState: 'CN', level: 'FLASH', drill: null, seq: ++us.seq, createdAt: Date.now(), refs: [] },
+        header: { id: uuidv7(Date.now()), channel: 'US-CN', kind: 'notice', fromState: 'US', toState: 'CN', level: 'FLASH', drill: null, seq: ++us.seq, createdAt: Date.now(), refs: [], trust },
         content: { subject: 'crash', text },
         recipients: toCn,
         now: Date.now(),
@@ -227,6 +242,7 @@ describe('clock skew of 5 minutes between a PoC and the relay', () => {
       await freshRelay();
       const skewed = await enrolPoc(relay, { root, label: `skew-${label}-us`, state: 'US' });
       const cn = await enrolPoc(relay, { root, label: `skew-${label}-cn`, state: 'CN' });
+      await chartered(relay, 'US-CN', [skewed, cn]);
       const sender = track(pocClient(skewed, { now: () => Date.now() + skew }));
       const ledger = new NoticeLedger();
       const recipient = track(pocClient(cn));

@@ -21,6 +21,7 @@ import { enrolPoc, pocClient, whenConnected, type EnrolledPoc } from '../helpers
 import { adminCall, tempDir } from '../helpers/relay.ts';
 import { freePort, killAllRelays, spawnRelay, type RelayProcess } from '../helpers/relay-process.ts';
 import { randomInt, seededRandom } from '../helpers/seeded-random.ts';
+import { chartered } from '../helpers/trust.ts';
 
 /** Kill–restart cycles: 10 in `npm test`, more with HOTLINE_SOAK_CYCLES (`npm run soak`). */
 const CYCLES = Math.max(1, Number(process.env.HOTLINE_SOAK_CYCLES ?? 10));
@@ -155,6 +156,8 @@ beforeAll(async () => {
     ledger.watch(c.label, party.client, c.label.endsWith('officer') ? acknowledgeSome(party, ackRandom, ackTasks) : undefined);
     parties.push(party);
   }
+  // The charter (FLASH as the channel was opened with) and both rosters; they persist in the relay's store across kills.
+  await chartered(relay, 'US-CN', parties.map((p) => p.poc), { deadlines: { FLASH: FLASH_MS } });
   for (const p of parties) await p.client.connect();
 
   const stop = { done: false };

@@ -20,6 +20,7 @@ import { enrolPoc, pocClient, type EnrolledPoc } from '../helpers/poc.ts';
 import { RawPeer } from '../helpers/raw-peer.ts';
 import { adminCall, startTestRelay, tempDir, type TestRelay } from '../helpers/relay.ts';
 import { freePort, killAllRelays, mb, spawnRelay, type RelayProcess } from '../helpers/relay-process.ts';
+import { chartered, installRosters } from '../helpers/trust.ts';
 
 type Deliver = Extract<RelayMessage, { type: 'deliver' }>;
 
@@ -91,6 +92,8 @@ beforeAll(async () => {
   relay = await spawnRelay({ dataDir, port: await freePort(), logLevel: 'info' });
   await adminCall(relay, 'POST', '/channels', { a: 'US', b: 'CN' });
   sender = await enrolPoc(relay, { root, label: 'us-sender', state: 'US' });
+  // Only the PoCs that send or receive go on the rosters; the idle identities (state IDLE) merely connect.
+  await chartered(relay, 'US-CN', [sender]);
 }, 60_000);
 
 afterAll(async () => {
@@ -125,6 +128,7 @@ describe('relay process under load: memory stays bounded', () => {
   it('keeps at most one delivery window in flight to a reader that stops reading, however much is sent to it', async () => {
     const reader = await RawPeer.enrol(relay, 'CN');
     peers.push(reader);
+    await installRosters(relay, [reader]);
     expect((await reader.connect(relay.url)).type).toBe('welcome');
     const socket = pauseReading(reader);
     socket.pause();
@@ -255,10 +259,18 @@ describe('relay in process, redelivery to a reader that stopped reading', () => 
   // one window every redeliverAfterMs, without bound.
   it('buffers at most one window of deliveries for a connection that does not read, however long it stalls', async () => {
     inProcess = await startTestRelay({ config: { limits: { redeliverAfterMs: 500 } } });
+    // The trust helper keys what it installed by httpUrl: on the stopped process relay's port, this one would be
+    // taken as chartered already. Start another while this one holds the port.
+    while (inProcess.httpUrl === relay.httpUrl) {
+      const taken: TestRelay = inProcess;
+      inProcess = await startTestRelay({ config: { limits: { redeliverAfterMs: 500 } } });
+      await taken.dispose();
+    }
     await adminCall(inProcess, 'POST', '/channels', { a: 'CN', b: 'US' });
     const us = await RawPeer.enrol(inProcess, 'US');
     const cn = await RawPeer.enrol(inProcess, 'CN');
     peers.push(us, cn);
+    await chartered(inProcess, 'CN-US', [us, cn]);
     await cn.connect(inProcess.url);
     const socket = pauseReading(cn);
     socket.pause();
