@@ -87,14 +87,25 @@ async function mustPost(relay: RelayTarget, kind: 'charters' | 'rosters', doc: u
   if (r.status !== 201) throw new Error(`POST /v1/trust/${kind}: ${r.status} ${JSON.stringify(r.body)}`);
 }
 
-/** The newest roster each test relay holds per state, so that a later call signs the next version. */
+/**
+ * The newest roster and charter each test relay holds, so that a later call signs the next version. Keyed by the
+ * relay's admin token (one per data dir, kept across restarts), not its URL: port 0 may hand a later relay the port of
+ * an earlier one.
+ */
 const rostersByRelay = new Map<string, Map<string, SignedRoster>>();
 const chartersByRelay = new Map<string, Map<string, SignedCharter>>();
+/** The admin token of the relay that last installed something at each URL. */
+const tokenAtUrl = new Map<string, string>();
+
+function relayKey(relay: RelayTarget): string {
+  tokenAtUrl.set(relay.httpUrl, relay.adminToken);
+  return relay.adminToken;
+}
 
 /** Signs and installs (a new version of) a channel's charter on the relay; version 1 opens the channel there. */
 export async function installCharter(relay: RelayTarget, channel: string, terms: CharterTerms = {}): Promise<SignedCharter> {
-  const held = chartersByRelay.get(relay.httpUrl) ?? new Map<string, SignedCharter>();
-  chartersByRelay.set(relay.httpUrl, held);
+  const held = chartersByRelay.get(relayKey(relay)) ?? new Map<string, SignedCharter>();
+  chartersByRelay.set(relayKey(relay), held);
   const doc = testCharter(channel, terms, held.get(channel) ?? null);
   await mustPost(relay, 'charters', doc);
   held.set(channel, doc);
@@ -121,8 +132,8 @@ function memberOf(e: RosterEntrant): RosterMember {
 
 /** Adds `entrants` to their states' rosters (one new version per state touched) and installs them on the relay. */
 export async function installRosters(relay: RelayTarget, entrants: readonly RosterEntrant[]): Promise<Map<string, SignedRoster>> {
-  const held = rostersByRelay.get(relay.httpUrl) ?? new Map<string, SignedRoster>();
-  rostersByRelay.set(relay.httpUrl, held);
+  const held = rostersByRelay.get(relayKey(relay)) ?? new Map<string, SignedRoster>();
+  rostersByRelay.set(relayKey(relay), held);
   const byState = new Map<string, RosterMember[]>();
   for (const e of entrants) {
     const state = e.state ?? e.profile?.state;
@@ -142,28 +153,30 @@ export async function installRosters(relay: RelayTarget, entrants: readonly Rost
 
 /** Removes `kids` from `state`'s roster (a new version). */
 export async function removeFromRoster(relay: RelayTarget, state: string, kids: readonly string[]): Promise<SignedRoster> {
-  const previous = rostersByRelay.get(relay.httpUrl)?.get(state);
+  const previous = rostersByRelay.get(relayKey(relay))?.get(state);
   if (!previous) throw new Error(`no roster of ${state} installed by the helper`);
   const authority = testAuthority(state);
   const doc = signRoster(authority, nextRosterBody(previous.roster, { state, authority: authority.kid }, previous.roster.members.filter((m) => !kids.includes(m.kid)), Date.now()));
   await mustPost(relay, 'rosters', doc);
-  rostersByRelay.get(relay.httpUrl)?.set(state, doc);
+  rostersByRelay.get(relayKey(relay))?.set(state, doc);
   return doc;
 }
 
 /** The charter of `channel` (installed if the relay has none from this helper yet) and the rosters of `entrants`. */
 export async function chartered(relay: RelayTarget, channel: string, entrants: readonly RosterEntrant[], terms: CharterTerms = {}): Promise<void> {
-  if (!chartersByRelay.get(relay.httpUrl)?.has(channel)) await installCharter(relay, channel, terms);
+  if (!chartersByRelay.get(relayKey(relay))?.has(channel)) await installCharter(relay, channel, terms);
   if (entrants.length) await installRosters(relay, entrants);
 }
 
 /** The charter and roster references a sender on `channel` names, as installed on the relay by this helper (undefined: none). */
-export function currentRefs(httpUrl: string, channel: string): TrustRefs | undefined {
-  const charter = chartersByRelay.get(httpUrl)?.get(channel);
+export function currentRefs(relay: string | RelayTarget, channel: string): TrustRefs | undefined {
+  const key = typeof relay === 'string' ? tokenAtUrl.get(relay) : relay.adminToken;
+  if (key === undefined) return undefined;
+  const charter = chartersByRelay.get(key)?.get(channel);
   if (!charter) return undefined;
   const rosters: TrustRefs['rosters'] = {};
   for (const state of channel.split('-')) {
-    const r = rostersByRelay.get(httpUrl)?.get(state);
+    const r = rostersByRelay.get(key)?.get(state);
     rosters[state] = r ? { version: r.roster.version, hash: rosterHash(r.roster) } : { version: 1, hash: 'A'.repeat(43) };
   }
   return { charter: { version: charter.charter.version, hash: charterHash(charter.charter) }, rosters };
