@@ -17,7 +17,7 @@ import { enrolPoc, pocClient, whenConnected, type EnrolledPoc } from '../helpers
 import { RawPeer } from '../helpers/raw-peer.ts';
 import { adminCall, startTestRelay, tempDir, type TestRelay } from '../helpers/relay.ts';
 import { startTamperProxy, type Frame, type TamperProxy } from '../helpers/tamper-proxy.ts';
-import { chartered, currentRefs, installCharter, installRosters, postTrust, testCharter } from '../helpers/trust.ts';
+import { chartered, currentRefs, installCharter, installRosters, postTrust, testAuthority, testCharter } from '../helpers/trust.ts';
 
 const FIVE_MIN = 5 * 60_000;
 const root = tempDir('trust-attacks');
@@ -107,6 +107,20 @@ describe('trust: a hostile operator with the admin API alone', () => {
     expect(cn.profile.state).toBe('CN');
   });
 
+  it('refuses a roster version that does not extend the one in force, and a first charter without the operator', async () => {
+    const { cn } = await setup('fork');
+    const { nextRosterBody, signRoster } = await import('../../shared/index.ts');
+    const authority = testAuthority('CN');
+    // A second "version 1" (or a v2 that skips the link) signed by the real authority still does not extend v1.
+    const again = signRoster(authority, nextRosterBody(null, { state: 'CN', authority: authority.kid }, [{ kid: cn.keystore.identity.kid, name: 'CN other desk', role: 'poc' }], Date.now()));
+    expect((await postTrust(relay, 'rosters', again)).body).toMatchObject({ error: { code: 'TRUST_FORK' } });
+    const unlinked = signRoster(authority, { ...again.roster, version: 2, prev: 'A'.repeat(43) });
+    expect((await postTrust(relay, 'rosters', unlinked)).body).toMatchObject({ error: { code: 'TRUST_FORK' } });
+    // Without the admin token nobody opens a channel by installing its first charter.
+    expect((await postTrust(relay, 'charters', testCharter('US-RU'), false)).body).toMatchObject({ error: { code: 'UNAUTHORIZED' } });
+    expect(relay.store.getChannel('US-RU')).toBeNull();
+  });
+
   it('carries nothing on a channel without a charter', async () => {
     relay = await startTestRelay();
     await adminCall(relay, 'POST', '/channels', { a: 'US', b: 'CN' });
@@ -148,7 +162,7 @@ describe('trust: a modified relay (a front holding the relay key)', () => {
     const forger = createIdentity();
     const env = buildEnvelope({
       sender: forger,
-      header: { id: uuidv7(Date.now()), channel: 'US-CN', kind: 'notice', fromState: 'US', toState: 'CN', level: 'FLASH', drill: null, seq: 1, createdAt: Date.now(), refs: [], trust: currentRefs(relay.httpUrl, 'US-CN') },
+      header: { id: uuidv7(Date.now()), channel: 'US-CN', kind: 'notice', fromState: 'US', toState: 'CN', level: 'FLASH', drill: null, seq: 1, createdAt: Date.now(), refs: [], trust: currentRefs(relay, 'US-CN') },
       content: { subject: 'Stand down', text: 'Forged by the relay' },
       recipients: [{ kid: cn.keystore.identity.kid, prekey: cn.keystore.currentPrekey(Date.now()) }],
       now: Date.now(),
@@ -244,7 +258,7 @@ describe('trust: a drill director', () => {
         seq: director.seq,
         createdAt: Date.now(),
         refs: [real.id],
-        trust: currentRefs(relay.httpUrl, 'US-CN'),
+        trust: currentRefs(relay, 'US-CN'),
       },
       content: { subject: null, text: 'drill raise' },
       recipients: [{ kid: cn.keystore.identity.kid, prekey: cn.keystore.currentPrekey(Date.now()) }],
