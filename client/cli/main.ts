@@ -1,6 +1,7 @@
 // The `hotline` command line (every command but `relay`, which bin/hotline.js hands to server/).
 import { Command } from 'commander';
 import { registerAdminCommands } from './admin-commands.ts';
+import { registerAuthorityCommands } from './authority-commands.ts';
 import { registerCheckCommands } from './check-commands.ts';
 import { registerDrillCommands } from './drill-commands.ts';
 import { registerIdentityCommands } from './identity-commands.ts';
@@ -33,5 +34,6 @@ registerAdminCommands(program);
 registerReviewCommands(program);
 registerCheckCommands(program);
 registerDrillCommands(program);
+registerAuthorityCommands(program);
 
 await program.parseAsync(process.argv);
