@@ -120,6 +120,8 @@ export interface SendResult {
   readonly receipts: readonly RelayReceipt[];
   readonly failed: readonly { relay: string; code: string; message: string }[];
   readonly recipients: number;
+  /** Who it was encrypted to: exactly the roster members (name and state from the signed rosters). */
+  readonly recipientList: readonly { kid: string; name: string; state: string }[];
 }
 
 export interface HotlineClientOptions {
@@ -494,6 +496,7 @@ export class HotlineClient extends EventEmitter<HotlineClientEvents> {
           receipts: outcome.receipts,
           failed: outcome.failed,
           recipients: recipients.length,
+          recipientList: recipients.map((r) => ({ kid: r.kid, name: members.find((m) => m.kid === r.kid)?.name ?? '?', state: memberState.get(r.kid) ?? '?' })),
         };
       }
       // A roster or charter changed meanwhile: fetch it and build the envelope again against the new one.

@@ -43,7 +43,8 @@ import { authorityExists, createAuthority, openAuthority, type Authority } from 
 import { countersignCharter, signatureStatus, type SignatureStatus } from '../authority/charter-countersign.ts';
 import { parseChannel, proposeCharter, type CharterTermsChange } from '../authority/charter-proposal.ts';
 import { addRosterMember, MIN_KID_PREFIX, removeRosterMember, type RosterEdit } from '../authority/roster-edit.ts';
-import { adminToken, fail, hotlineHome, httpUrlOf, normaliseRelayUrl, output, passphrase } from './context.ts';
+import { adminToken, fail, hotlineHome, httpUrlOf, normaliseRelayUrl, openIdentity, output, passphrase, withClient } from './context.ts';
+import { HotlineClient } from '../hotline-client.ts';
 import { relayRequest } from './relay-http.ts';
 import { utc } from './format.ts';
 
@@ -188,11 +189,17 @@ function registerRoster(program: Command): void {
 
   roster
     .command('show')
-    .description("the newest roster this authority signed: version, hash, members with fingerprints")
-    .argument('[state]', "the state (this authority's own; it keeps no other)")
+    .description("an authority: the newest roster it signed. A PoC: the rosters it verified against its pinned authority (refreshed from the relay unless --offline)")
+    .argument('[state]', "the state (an authority keeps its own only; a PoC sees both parties of its channels)")
+    .option('--offline', 'a PoC: show what is verified locally without contacting the relay')
+    .option('--relay <url>', 'a PoC: relay URL(s), comma-separated')
     .option('--json', 'machine-readable output')
-    .action(async (state: string | undefined, opts: JsonOption) => {
+    .action(async (state: string | undefined, opts: JsonOption & { offline?: boolean; relay?: string }) => {
       try {
+        if (!authorityExists(hotlineHome())) {
+          await showVerifiedRosters(state?.trim().toUpperCase(), opts);
+          return;
+        }
         const a = await openOwnAuthority();
         if (state !== undefined && state.trim().toUpperCase() !== a.state) {
           throw new HotlineError('NOT_FOUND', `this is ${a.state}'s authority; it keeps ${a.state}'s roster only (a PoC sees the other state's roster with its own HOTLINE_HOME)`);
@@ -593,6 +600,33 @@ function rosterJson(doc: SignedRoster): Record<string, unknown> {
     authority: { kid: r.authority, fingerprint: fingerprint(r.authority) },
     members: r.members.map((m) => ({ ...m, fingerprint: fingerprint(m.kid) })),
   };
+}
+
+/** A PoC's view: the rosters its client verified (chains checked against its pinned authority and the charters it signed). */
+async function showVerifiedRosters(state: string | undefined, opts: JsonOption & { offline?: boolean; relay?: string }): Promise<void> {
+  const show = (client: HotlineClient) => {
+    const rosters = client.trustStore.rosters().filter((r) => state === undefined || r.roster.state === state);
+    if (state !== undefined && rosters.length === 0) throw new HotlineError('NOT_FOUND', `no verified roster of ${state} here: it is shown once your authority's charter names ${state}'s authority and the relay serves it`);
+    output(opts, { rosters: rosters.map(rosterJson) }, () =>
+      rosters.length
+        ? rosters.map((doc) => [`${doc.roster.state} roster v${doc.roster.version} (verified), signed ${utc(doc.roster.issuedAt)} by authority ${fingerprint(doc.roster.authority)}`, `  hash  ${rosterHash(doc.roster)}`, ...memberLines(doc.roster.members)].join('\n')).join('\n\n')
+        : 'no verified roster yet: your authority adds you with `hotline roster add`, and the charter of your channel must be installed on the relay',
+    );
+  };
+  if (opts.offline) {
+    const id = await openIdentity();
+    const client = new HotlineClient({ keystore: id.keystore, profile: id.profile, relays: [], reconnect: false });
+    try {
+      show(client);
+    } finally {
+      client.close();
+    }
+    return;
+  }
+  await withClient({ relay: opts.relay }, async (client) => {
+    await client.refreshTrust();
+    show(client);
+  });
 }
 
 function memberLines(members: readonly RosterMember[]): string[] {

@@ -36,7 +36,8 @@ function parseDrill(input: string | undefined): DrillMark | null {
 function sentSummary(kind: string, level: Level | null, toState: string, r: SendResult, drill: DrillMark | null): string {
   const lines = [
     ...(drill ? [drillBanner(drill) as string] : []),
-    `sent ${levelTag(level)} ${kind} ${shortId(r.id)} to ${toState} (${r.recipients} recipient devices)`,
+    `sent ${levelTag(level)} ${kind} ${shortId(r.id)} to ${toState}, encrypted to the ${r.recipients} roster member(s) of the channel:`,
+    ...r.recipientList.map((m) => `    ${m.state}  ${m.name}  (${m.kid.slice(0, 8)}…)`),
     `  id ${r.id}`,
     `  accepted by the relay at ${utc(r.acceptedAt)}${r.receipts.length > 1 ? ` (${r.receipts.length} relays)` : ''}`,
   ];
@@ -46,7 +47,7 @@ function sentSummary(kind: string, level: Level | null, toState: string, r: Send
 }
 
 function sendJson(r: SendResult, extra: Record<string, unknown> = {}) {
-  return { id: r.id, acceptedAt: r.acceptedAt, ackDeadline: r.ackDeadline, channel: r.channel, recipients: r.recipients, relays: r.receipts.length, failed: r.failed, ...extra };
+  return { id: r.id, acceptedAt: r.acceptedAt, ackDeadline: r.ackDeadline, channel: r.channel, recipients: r.recipients, recipientList: r.recipientList, relays: r.receipts.length, failed: r.failed, ...extra };
 }
 
 function namesOf(client: HotlineClient): (kid: string) => string | null {
