@@ -1,4 +1,4 @@
-// `npm run demo`: a newcomer's tour — a relay in a temp dir, US and CN PoCs, a FLASH notice acknowledged, the timing record; every step shown as the command a person would type.
+// `npm run demo`: a newcomer's tour — a relay in a temp dir, the two state authorities' charter and rosters, US and CN PoCs, a FLASH notice acknowledged, the timing record; every step shown as the command a person would type.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -106,20 +106,37 @@ async function main(): Promise<void> {
   const common = { HOTLINE_RELAY: url, HOTLINE_DATA: relayDir };
   const adminEnv = { ...common, HOTLINE_ADMIN_TOKEN: readFileSync(join(relayDir, 'admin.token'), 'utf8').trim() };
 
-  console.log(bold('\n1. The relay operator opens the US–CN channel and invites one PoC per state.'));
-  await run(null, ['admin', 'channel', 'open', 'US', 'CN', '--deadline', 'FLASH=5m'], adminEnv);
+  const json = (text: string) => JSON.parse(text) as Record<string, string>;
+  const usAuthority: Who = { label: 'US authority', env: { HOTLINE_HOME: join(root, 'us-authority'), HOTLINE_PASSPHRASE: 'demo-us-authority-passphrase' } };
+  const cnAuthority: Who = { label: 'CN authority', env: { HOTLINE_HOME: join(root, 'cn-authority'), HOTLINE_PASSPHRASE: 'demo-cn-authority-passphrase' } };
   const us: Who = { label: 'US', env: { HOTLINE_HOME: join(root, 'us'), HOTLINE_PASSPHRASE: 'demo-us-passphrase' } };
   const cn: Who = { label: 'CN', env: { HOTLINE_HOME: join(root, 'cn'), HOTLINE_PASSPHRASE: 'demo-cn-passphrase' } };
+
+  console.log(bold("\n1. Each state's authority (its national CERT's head) makes its own key, offline. Its fingerprint is read to the other authority and handed to its own PoCs in person."));
+  const usAuth = json(await run(usAuthority, ['authority', 'init', '--state', 'US', '--name', 'US national CERT', '--json'], {}));
+  const cnAuth = json(await run(cnAuthority, ['authority', 'init', '--state', 'CN', '--name', 'CN national CERT', '--json'], {}));
+
+  console.log(bold('\n2. The two authorities agree the channel charter (FLASH acknowledged within 5 minutes) and both sign it; the relay operator installs it, which opens the channel.'));
+  const charterFile = join(root, 'charter-US-CN.json');
+  await run(usAuthority, ['charter', 'propose', 'US-CN', '--peer', cnAuth.kid ?? '', '--deadline', 'FLASH=5m', '--out', charterFile], {});
+  await run(cnAuthority, ['charter', 'sign', charterFile, '--peer-fingerprint', usAuth.fingerprint ?? ''], {});
+  await run(null, ['charter', 'publish', charterFile], adminEnv);
+
+  console.log(bold('\n3. Each duty officer creates an identity and joins with a one-time invite from the operator, pinning its own authority.'));
   const inviteUs = (await run(null, ['admin', 'invite', '--state', 'US'], adminEnv)).split('\n')[0]?.trim() ?? '';
   const inviteCn = (await run(null, ['admin', 'invite', '--state', 'CN'], adminEnv)).split('\n')[0]?.trim() ?? '';
-
-  console.log(bold('\n2. Each duty officer creates an identity (keys encrypted with a passphrase) and joins with the invite.'));
   await run(us, ['init', '--name', 'US CERT duty officer'], common);
-  await run(us, ['join', inviteUs], common);
+  await run(us, ['join', inviteUs, '--authority', usAuth.fingerprint ?? ''], common);
   await run(cn, ['init', '--name', 'CN CERT duty officer'], common);
-  await run(cn, ['join', inviteCn], common);
+  await run(cn, ['join', inviteCn, '--authority', cnAuth.fingerprint ?? ''], common);
 
-  console.log(bold('\n3. CN listens. US sends a FLASH notice (end-to-end encrypted and signed; the relay sees only the header).'));
+  console.log(bold("\n4. Each authority puts its officer on its state's signed roster: only roster members can read, send or acknowledge."));
+  const usKid = json(await run(us, ['whoami', '--json'], common)).kid ?? '';
+  const cnKid = json(await run(cn, ['whoami', '--json'], common)).kid ?? '';
+  await run(usAuthority, ['roster', 'add', usKid, '--name', 'US CERT duty officer', '--role', 'poc'], common);
+  await run(cnAuthority, ['roster', 'add', cnKid, '--name', 'CN CERT duty officer', '--role', 'poc'], common);
+
+  console.log(bold('\n5. CN listens. US sends a FLASH notice (end-to-end encrypted and signed; the relay sees only the header).'));
   let noticeSeen: () => void = () => undefined;
   const seen = new Promise<void>((r) => (noticeSeen = r));
   let listening: () => void = () => undefined;
@@ -135,10 +152,10 @@ async function main(): Promise<void> {
   await seen;
   await new Promise((r) => setTimeout(r, 500));
 
-  console.log(bold('\n4. The CN officer acknowledges: a signed "read and understood"; the relay times it.'));
+  console.log(bold('\n6. The CN officer acknowledges: a signed "read and understood"; the relay times it.'));
   await run(cn, ['ack', sent.id.slice(0, 13), '--note', 'Seen; isolating the range'], common);
 
-  console.log(bold('\n5. US looks at its history: the timing record.'));
+  console.log(bold('\n7. US looks at its history: the timing record.'));
   await run(us, ['history'], common);
   await printTimingRecord(us, common, sent.id);
   console.log(bold('\nDone.'), 'Next: read README.md (quick start) and `hotline --help`.');
