@@ -4,6 +4,7 @@ import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CliProcess, enrolWithCli, hotline, hotlineJson, startRelayProcess, type CliEnv } from '../helpers/cli.ts';
 import { tempDir } from '../helpers/relay.ts';
+import { chartered, installRosters, removeFromRoster, type RelayTarget } from '../helpers/trust.ts';
 
 // The whole two-state flow through the real CLI, every step a separate process against a real relay process.
 let root: string;
@@ -14,6 +15,43 @@ const listeners: CliProcess[] = [];
 
 async function enrol(label: string, state: string, role: string, name: string): Promise<CliEnv> {
   return enrolWithCli(root, relay.url, admin, label, state, role, name);
+}
+
+/** What the PoC's authority puts on its state's roster: the key and name the PoC reads from `hotline whoami`. */
+async function rosterEntry(env: CliEnv): Promise<{ kid: string; state: string; name: string; role: string }> {
+  return hotlineJson<{ kid: string; state: string; name: string; role: string }>(['whoami'], env);
+}
+
+function trustTarget(): RelayTarget {
+  return { httpUrl: relay.url.replace(/^ws:/, 'http:'), adminToken: relay.adminToken };
+}
+
+function deliveriesTo(kid: string, envelopeId: string): number {
+  const db = new Database(join(root, 'relay', 'relay.db'), { readonly: true });
+  try {
+    return (db.prepare('SELECT COUNT(*) AS n FROM deliveries d JOIN envelopes e ON e.rowid = d.env_rowid WHERE d.kid = ? AND e.id = ?').get(kid, envelopeId) as { n: number }).n;
+  } finally {
+    db.close();
+  }
+}
+
+/** The keys whose delivery receipts for `envelopeId` the relay holds. */
+function receiptsFor(envelopeId: string): string[] {
+  const db = new Database(join(root, 'relay', 'relay.db'), { readonly: true });
+  try {
+    const rows = db.prepare("SELECT e.from_kid AS kid FROM envelope_refs r JOIN envelopes e ON e.rowid = r.env_rowid WHERE r.ref_id = ? AND e.kind = 'receipt'").all(envelopeId) as { kid: string }[];
+    return rows.map((r) => r.kid);
+  } finally {
+    db.close();
+  }
+}
+
+async function until(check: () => boolean, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }
 
 function listen(env: CliEnv): CliProcess {
@@ -41,6 +79,9 @@ beforeAll(async () => {
   pocs.usAlt = await enrol('us-alt', 'US', 'alternate', 'US CERT alternate');
   pocs.cn = await enrol('cn', 'CN', 'poc', 'CN CERT duty officer');
   pocs.cnAlt = await enrol('cn-alt', 'CN', 'alternate', 'CN CERT alternate');
+  // The authorities' part: both sign the charter (the same FLASH deadline) and each puts its two PoCs on its roster.
+  const entrants = await Promise.all([pocs.us, pocs.usAlt, pocs.cn, pocs.cnAlt].map((e) => rosterEntry(e as CliEnv)));
+  await chartered(trustTarget(), 'US-CN', entrants, { deadlines: { FLASH: 120_000 } });
 }, 120_000);
 
 afterAll(async () => {
@@ -90,27 +131,52 @@ describe('hotline CLI, two states end to end', () => {
     expect(unacked.notices).toEqual([]);
   });
 
-  it('refuses to send to CN after a CN PoC key changed, explains how to verify, and sends again once trusted', async () => {
-    const oldCn = await hotlineJson<{ kid: string }>(['whoami'], pocs.cn as CliEnv);
+  // Supersedes the trust-on-first-use test ("refuses to send to CN after a CN PoC key changed … sends again once
+  // trusted"): with signed rosters a key the relay enrols for CN has no standing until the CN authority adds it. The
+  // relay cannot swap a CN key in: the revoked roster member makes sending fail loudly, and a new key the authority
+  // did not add is never a recipient; once the authority adds it, it is.
+  it('never encrypts to a CN key the CN authority did not add; refuses while a roster member is unreachable; reaches the new key once the authority adds it', async () => {
+    const oldCn = await rosterEntry(pocs.cn as CliEnv);
     await hotline(['admin', 'revoke', oldCn.kid, '--reason', 'laptop replaced'], admin);
     pocs.cnNew = await enrol('cn-new', 'CN', 'poc', 'CN CERT duty officer');
-    const newCn = await hotlineJson<{ kid: string; fingerprint: string }>(['whoami'], pocs.cnNew);
+    const newCn = await rosterEntry(pocs.cnNew);
+    const cnNew = listen(pocs.cnNew);
+    await cnNew.waitFor((x) => x.type === 'connected');
+    // The CN alternate's listener from the first test (one device, one connection: the relay delivers to it once).
+    const cnAlt = listeners.find((l) => l.lines.some((x) => x.type === 'connected' && x.state === 'CN' && x.role === 'alternate')) as CliProcess;
+    expect(cnAlt).toBeDefined();
+
+    // The roster still names the revoked key: not sent, one line naming the member, nothing reaches the relay.
     const before = relayEnvelopeCount();
     const refused = await hotline(['send', '--to', 'CN', '--level', 'PRIORITY', 'Follow-up'], pocs.us as CliEnv);
     expect(refused.code).not.toBe(0);
-    expect(refused.stderr).toContain('[KEY_CHANGED]');
-    expect(refused.stderr).toContain(newCn.fingerprint);
-    expect(refused.stderr).toContain(`hotline trust ${newCn.kid}`);
+    expect(refused.stderr).toContain('[MEMBER_UNREACHABLE]');
+    expect(refused.stderr).toContain('CN CERT duty officer (CN): revoked on this relay');
+    expect(refused.stderr).not.toContain(newCn.kid);
     expect(refused.stderr.trim().split('\n')).toHaveLength(1);
     expect(relayEnvelopeCount()).toBe(before);
-    const contacts = await hotlineJson<{ contacts: { kid: string; status: string }[] }>(['contacts'], pocs.us as CliEnv);
-    expect(contacts.contacts.find((c) => c.kid === newCn.kid)?.status).toBe('changed');
-    const wrong = await hotline(['trust', newCn.kid, '11111 22222 33333 44444 55555 66666'], pocs.us as CliEnv);
-    expect(wrong.code).toBe(1);
-    const trusted = await hotline(['trust', newCn.kid, newCn.fingerprint], pocs.us as CliEnv);
-    expect(trusted.code, trusted.stderr).toBe(0);
-    const ok = await hotlineJson<{ id: string }>(['send', '--to', 'CN', '--level', 'PRIORITY', 'Follow-up'], pocs.us as CliEnv);
+
+    // The CN authority takes the old key off its roster: the notice goes to the roster (the two alternates), and the
+    // relay-enrolled key, though online under the same name, gets nothing.
+    await removeFromRoster(trustTarget(), 'CN', [oldCn.kid]);
+    const without = await hotlineJson<{ id: string; recipients: number }>(['send', '--to', 'CN', '--level', 'PRIORITY', 'Follow-up'], pocs.us as CliEnv);
+    expect(without.recipients).toBe(2);
+    await cnAlt.waitFor((x) => x.type === 'notice' && x.id === without.id);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(cnNew.lines.some((x) => x.id === without.id)).toBe(false);
+    expect(deliveriesTo(newCn.kid, without.id)).toBe(0);
+
+    // Once the CN authority adds the new key, it is a recipient and reads the notice.
+    await installRosters(trustTarget(), [newCn]);
+    const ok = await hotlineJson<{ id: string; recipients: number }>(['send', '--to', 'CN', '--level', 'PRIORITY', 'Follow-up, now to the new laptop'], pocs.us as CliEnv);
     expect(ok.id).toMatch(/^[0-9a-f-]{36}$/);
+    expect(ok.recipients).toBe(3);
+    const n = await cnNew.waitFor((x) => x.type === 'notice' && x.id === ok.id);
+    expect(n).toMatchObject({ level: 'PRIORITY', fromState: 'US', text: 'Follow-up, now to the new laptop', fromName: 'US CERT duty officer' });
+    expect(deliveriesTo(newCn.kid, ok.id)).toBe(1);
+    // Both CN devices' receipts are in before the next tests count the relay's envelopes.
+    const cnAltKid = (await rosterEntry(pocs.cnAlt as CliEnv)).kid;
+    await until(() => [newCn.kid, cnAltKid].every((k) => receiptsFor(ok.id).includes(k)));
   });
 });
 

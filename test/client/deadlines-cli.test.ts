@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CliProcess, enrolWithCli, hotline, hotlineJson, startRelayProcess, type CliEnv } from '../helpers/cli.ts';
 import { tempDir } from '../helpers/relay.ts';
+import { chartered } from '../helpers/trust.ts';
 
 // Deadlines and escalation end to end through the CLI, with real processes and a 2-second FLASH deadline.
 let root: string;
@@ -29,6 +30,9 @@ beforeAll(async () => {
   env.us = await enrol('us', 'US', 'poc', 'US CERT duty officer');
   env.cn = await enrol('cn', 'CN', 'poc', 'CN CERT duty officer');
   env.cnAlt = await enrol('cn-alt', 'CN', 'alternate', 'CN CERT alternate');
+  // The authorities' part: a charter with the same deadlines (the relay now takes them from it) and both rosters.
+  const entrants = await Promise.all([env.us, env.cn, env.cnAlt].map((e) => hotlineJson<{ kid: string; state: string; name: string; role: string }>(['whoami'], e as CliEnv)));
+  await chartered({ httpUrl: relay.url.replace(/^ws:/, 'http:'), adminToken: relay.adminToken }, 'US-CN', entrants, { deadlines: { FLASH: 2000, PRIORITY: 4000 } });
 }, 120_000);
 
 afterAll(async () => {

@@ -4,6 +4,7 @@ import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CliProcess, enrolWithCli, hotline, hotlineJson, startRelayProcess, type CliEnv } from '../helpers/cli.ts';
 import { tempDir } from '../helpers/relay.ts';
+import { chartered } from '../helpers/trust.ts';
 
 // A two-state drill through the real CLI: a director runs the scenario, scripted participants ack some injects and not others.
 let root: string;
@@ -53,6 +54,12 @@ beforeAll(async () => {
   env.us = await enrol('us', 'US', 'poc', 'US CERT duty officer');
   env.cn = await enrol('cn', 'CN', 'poc', 'CN CERT duty officer');
   env.director = await enrol('director', 'EXCON', 'director', 'Exercise control');
+  // The authorities' part: a charter naming the director (drill injects are accepted from charter directors only) and
+  // both PoCs on their states' rosters.
+  const whoami = (e: CliEnv) => hotlineJson<{ kid: string; state: string; name: string; role: string }>(['whoami'], e);
+  const director = await whoami(env.director);
+  const entrants = await Promise.all([env.us, env.cn].map((e) => whoami(e as CliEnv)));
+  await chartered({ httpUrl: relay.url.replace(/^ws:/, 'http:'), adminToken: relay.adminToken }, 'US-CN', entrants, { directors: [director.kid] });
 }, 120_000);
 
 afterAll(async () => {

@@ -6,6 +6,7 @@ import type { MessageRecord } from '../../client/history.ts';
 import { createKeystore, type Keystore } from '../../client/keystore.ts';
 import type { Profile } from '../../client/profile.ts';
 import { adminCall, startTestRelay, tempDir, type TestRelay } from '../helpers/relay.ts';
+import { authorityFingerprint, installCharter, installRosters, postTrust } from '../helpers/trust.ts';
 
 // Redundancy: one PoC on two relays run by different operators — sends go to both, receipt is deduped to exactly once.
 let root: string;
@@ -28,7 +29,26 @@ async function joinBoth(label: string, state: string): Promise<{ keystore: Keyst
     role = r.role;
     joined.push({ url: relay.url, kid: r.relay });
   }
-  return { keystore, profile: { v: 1, kid: keystore.identity.kid, name: keystore.name, state, role, relays: joined } };
+  // Pins the state's authority, as `hotline join --authority` does.
+  return { keystore, profile: { v: 1, kid: keystore.identity.kid, name: keystore.name, state, role, relays: joined, authority: { fingerprint: authorityFingerprint(state), kid: null } } };
+}
+
+/**
+ * The authorities' part on both relays: the same signed charter and rosters on each (two operators serve one
+ * channel; different documents under one version would be a split view).
+ */
+async function charteredOnBoth(parts: readonly { keystore: Keystore; profile: Profile }[]): Promise<void> {
+  const [first, ...others] = relays as [TestRelay, ...TestRelay[]];
+  const docs: unknown[] = [await installCharter(first, 'US-CN')];
+  const rosters = await installRosters(first, parts.map((p) => ({ kid: p.profile.kid, state: p.profile.state as string, name: p.profile.name, role: 'poc' })));
+  docs.push(...rosters.values());
+  for (const relay of others) {
+    for (const doc of docs) {
+      const kind = (doc as { charter?: unknown }).charter ? 'charters' : 'rosters';
+      const r = await postTrust(relay, kind, doc);
+      if (r.status !== 201) throw new Error(`POST /v1/trust/${kind}: ${r.status} ${JSON.stringify(r.body)}`);
+    }
+  }
 }
 
 function client(p: { keystore: Keystore; profile: Profile }): HotlineClient {
@@ -63,10 +83,15 @@ afterAll(async () => {
 
 describe('HotlineClient with two relays', () => {
   it('sends to both relays, and the recipient application sees each notice exactly once; with one relay down, the other carries it', async () => {
-    const us = client(await joinBoth('us', 'US'));
+    const usParts = await joinBoth('us', 'US');
+    const us = client(usParts);
     const cnParts = await joinBoth('cn', 'CN');
+    await charteredOnBoth([usParts, cnParts]);
     const cn = client(cnParts);
     const received = collect(cn);
+    const alarms: { side: string; code: string }[] = [];
+    us.on('alarm', (a) => alarms.push({ side: 'US', code: a.code }));
+    cn.on('alarm', (a) => alarms.push({ side: 'CN', code: a.code }));
     await us.connect();
     await cn.connect();
 
@@ -85,5 +110,9 @@ describe('HotlineClient with two relays', () => {
     await until(() => received.length >= 2);
     expect(received.map((m) => m.id)).toEqual([first.id, second.id]);
     expect(cn.history.list({ kinds: ['notice'] }).map((m) => m.id).sort()).toEqual([first.id, second.id].sort());
+    // The two operators serve the same charter and rosters: no split view anywhere, and the recipient, checking each
+    // relay's receipt against the charter, raises no alarm at all.
+    expect(alarms.filter((a) => a.code === 'SPLIT_VIEW')).toEqual([]);
+    expect(alarms.filter((a) => a.side === 'CN')).toEqual([]);
   });
 });

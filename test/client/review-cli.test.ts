@@ -14,6 +14,7 @@ import {
 import { hotline, hotlineJson, startRelayProcess, type CliEnv, type CliProcess } from '../helpers/cli.ts';
 import { RawPeer } from '../helpers/raw-peer.ts';
 import { adminCall, tempDir } from '../helpers/relay.ts';
+import { chartered, installRosters } from '../helpers/trust.ts';
 
 let root: string;
 let relay: { proc: CliProcess; url: string; adminToken: string; httpUrl: string };
@@ -48,6 +49,9 @@ beforeAll(async () => {
   await adminCall(relay, 'POST', '/channels', { a: 'CN', b: 'US', deadlines: { FLASH: 60_000 } });
   us = await RawPeer.enrol(relay, 'US');
   cn = await RawPeer.enrol(relay, 'CN');
+  // The authorities' part, before any envelope is built (its header names these documents): the CN-US charter with
+  // the same FLASH deadline, and each PoC on its state's roster.
+  await chartered(relay, 'CN-US', [us, cn], { deadlines: { FLASH: 60_000 } });
   for (const p of [us, cn]) await p.connect(relay.url);
   const notice = await submit(us, [cn], { level: 'FLASH' });
   noticeId = notice.header.id;
@@ -55,6 +59,9 @@ beforeAll(async () => {
   await submit(cn, [us], { kind: 'ack', level: null, refs: [noticeId], toState: 'US' });
   await submit(us, [cn], { level: 'PRIORITY', drill: { drillId: 'ex-7', inject: 2 } });
   reviewer = await enrolCli('reviewer', 'US', 'reviewer');
+  // A reviewer sees the channels whose charter or party state's roster lists it: the US authority adds it as reviewer.
+  const me = await hotlineJson<{ kid: string; name: string }>(['whoami'], reviewer);
+  await installRosters(relay, [{ kid: me.kid, state: 'US', name: me.name, role: 'reviewer' }]);
 }, 120_000);
 
 afterAll(async () => {
@@ -117,7 +124,8 @@ describe('hotline verify on tampered bundles', () => {
   const cases: [string, () => ReviewBundle | string, RegExp][] = [
     ['a byte flipped in an envelope signature (raw file)', () => {
       const text = readFileSync(bundleFile, 'utf8');
-      const at = text.indexOf('"sig": "') + 20;
+      // The first signature after "envelopes": the bundle now carries the signed charters and rosters before them.
+      const at = text.indexOf('"sig": "', text.indexOf('"envelopes"')) + 20;
       return flip(text, at);
     }, /envelope .*: sender signature does not verify/],
     ['a byte flipped in an audit event', () => {
