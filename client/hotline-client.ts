@@ -483,7 +483,8 @@ export class HotlineClient extends EventEmitter<HotlineClientEvents> {
         const first = outcome.receipts[0] as RelayReceipt;
         // The deadline is the charter's (or the drill's, signed in the header): a relay that states another is alarmed.
         const deadline = expectedAckDeadline(trust.charter.charter, envelope.header, first.acceptedAt);
-        for (const r of outcome.receipts) this.checkStatedDeadline(envelope.header, r, deadline, null);
+        // Each relay times its own acceptance: its deadline is judged from its own acceptedAt.
+        for (const r of outcome.receipts) this.checkStatedDeadline(envelope.header, r, expectedAckDeadline(trust.charter.charter, envelope.header, r.acceptedAt), null);
         this.history.record(
           { ...messageRecordOf(envelope.header, content, first, 'out'), ackDeadline: deadline },
           this.now(),
