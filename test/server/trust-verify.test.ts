@@ -6,13 +6,13 @@ import {
   fingerprint,
   initCrypto,
   nextAuditEvent,
-  nextRosterBody,
   signCheckpoint,
   signReceipt,
   signRoster,
   verifyReviewBundle,
   type AuditEvent,
   type ReviewBundle,
+  type RosterBody,
 } from '../../shared/index.ts';
 import { buildReviewBundle } from '../../server/review-export.ts';
 import { enrolPoc, pocClient } from '../helpers/poc.ts';
@@ -88,7 +88,7 @@ describe('hotline verify and the trust documents', () => {
   it('fails a bundle whose CN roster the operator re-signed with a key of its own', () => {
     const edited = structuredClone(bundle) as ReviewBundle;
     const operator = createIdentity();
-    const cnRoster = edited.trust.rosters.find((r) => (r as { roster: { state: string } }).roster.state === 'CN') as { roster: Parameters<typeof nextRosterBody>[0] };
+    const cnRoster = edited.trust.rosters.find((r) => (r as { roster: { state: string } }).roster.state === 'CN') as { roster: RosterBody };
     if (!cnRoster?.roster) throw new Error('no CN roster');
     const forged = signRoster(operator, { ...cnRoster.roster, authority: operator.kid });
     edited.trust.rosters = edited.trust.rosters.map((r) => ((r as { roster: { state: string } }).roster.state === 'CN' ? (forged as unknown as Record<string, unknown>) : r));
