@@ -7,6 +7,7 @@ import { initCrypto, type EnvelopeHeader } from '../../shared/index.ts';
 import { ManualClock, passTimeTo } from '../helpers/manual-clock.ts';
 import { RawPeer } from '../helpers/raw-peer.ts';
 import { adminCall, startTestRelay, type TestRelay } from '../helpers/relay.ts';
+import { chartered } from '../helpers/trust.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const outDir = fileURLToPath(new URL('../../test-output/', import.meta.url));
@@ -40,6 +41,9 @@ describe.skipIf(!existsSync(CHROMIUM))(`reviewer dashboard in ${CHROMIUM}`, () =
     const us = await RawPeer.enrol(relay, 'US', 'poc', 'US CERT duty officer');
     const cn = await RawPeer.enrol(relay, 'CN', 'poc', 'CN CERT duty officer');
     const ru = await RawPeer.enrol(relay, 'RU', 'poc', 'RU CERT duty officer');
+    // The two channels' charters and the three states' rosters, signed by the test authorities.
+    await chartered(relay, 'CN-US', [us, cn]);
+    await chartered(relay, 'RU-US', [ru]);
     for (const p of [us, cn, ru]) await p.connect(relay.url);
     // Six days of traffic: each day a notice at every level to CN and to RU, delivered, then acked after a varying share
     // of its deadline (late for CN on day 2); a third of them drills; one FLASH to RU never acked.
