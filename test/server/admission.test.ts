@@ -4,6 +4,7 @@ import { initCrypto, type RelayMessage } from '../../shared/index.ts';
 import { Admission, type Pausable } from '../../server/admission.ts';
 import { RawPeer } from '../helpers/raw-peer.ts';
 import { adminCall, startTestRelay, type TestRelay } from '../helpers/relay.ts';
+import { chartered } from '../helpers/trust.ts';
 
 class FakeConnection implements Pausable {
   paused = false;
@@ -54,6 +55,7 @@ describe('admission control', () => {
       await adminCall(relay, 'POST', '/channels', { a: 'CN', b: 'US', deadlines: { FLASH: 120_000 } });
       us = await RawPeer.enrol(relay, 'US');
       cn = await RawPeer.enrol(relay, 'CN');
+      await chartered(relay, 'CN-US', [us, cn], { deadlines: { FLASH: 120_000 } });
     });
 
     afterAll(async () => {

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { escalationEventSchema, initCrypto, type EscalationEvent, type RelayMessage } from '../../shared/index.ts';
 import { RawPeer } from '../helpers/raw-peer.ts';
 import { adminCall, tempDir } from '../helpers/relay.ts';
+import { chartered } from '../helpers/trust.ts';
 
 const FLASH = 1000;
 const IMMEDIATE = 6000;
@@ -134,6 +135,7 @@ describe('deadlines across kill -9', () => {
     const us = await RawPeer.enrol(relay, 'US');
     const cn = await RawPeer.enrol(relay, 'CN');
     const cnAlt = await RawPeer.enrol(relay, 'CN', 'alternate');
+    await chartered(relay, 'CN-US', [us, cn, cnAlt], { deadlines: { FLASH, IMMEDIATE } });
     await us.connect(relay.url);
     const notices: { id: string; acceptedAt: number; level: string }[] = [];
     for (const level of ['FLASH', 'IMMEDIATE', 'FLASH', 'IMMEDIATE', 'FLASH'] as const) {

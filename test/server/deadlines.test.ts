@@ -11,6 +11,7 @@ import {
 import { ManualClock, passTimeTo } from '../helpers/manual-clock.ts';
 import { RawPeer } from '../helpers/raw-peer.ts';
 import { adminCall, startTestRelay, type TestRelay } from '../helpers/relay.ts';
+import { chartered, installRosters } from '../helpers/trust.ts';
 
 type Accepted = Extract<RelayMessage, { type: 'accepted' }>;
 
@@ -78,6 +79,8 @@ beforeEach(async () => {
   cn = await RawPeer.enrol(relay, 'CN');
   cnAlt = await RawPeer.enrol(relay, 'CN', 'alternate');
   peers = [us, cn, cnAlt];
+  // The charter signs the same deadlines the admin request opened the channel with.
+  await chartered(relay, 'CN-US', peers, { deadlines: { FLASH, IMMEDIATE } });
 });
 
 afterEach(async () => {
@@ -146,6 +149,7 @@ describe('deadlines', () => {
     const cnOther = await RawPeer.enrol(relay, 'CN');
     const usAlt = await RawPeer.enrol(relay, 'US', 'alternate');
     peers.push(cnOther, usAlt);
+    await installRosters(relay, [cnOther, usAlt]);
     for (const p of peers) await p.connect(relay.url);
     const { receipt } = await notice('FLASH', [cn, cnAlt]);
     await passTo(receipt.acceptedAt + 2 * FLASH);
@@ -273,16 +277,15 @@ describe('deadlines', () => {
     expect(relay.store.threadDeadlines(env.header.id)).toHaveLength(2);
   });
 
-  it('applies a channel’s own deadlines and escalation policy from the admin request', async () => {
-    const opened = await adminCall<{ deadlines: Record<string, number>; escalation: unknown }>(relay, 'POST', '/channels', {
-      a: 'RU',
-      b: 'US',
+  it('applies a channel’s own deadlines and escalation policy from the admin request and its charter', async () => {
+    const terms = {
       deadlines: { PRIORITY: 10_000 },
       escalation: [
         { action: 'overdue', atPercent: 100 },
         { action: 'notify-sender', atPercent: 200 },
       ],
-    });
+    } as const;
+    const opened = await adminCall<{ deadlines: Record<string, number>; escalation: unknown }>(relay, 'POST', '/channels', { a: 'RU', b: 'US', ...terms });
     expect(opened.deadlines.PRIORITY).toBe(10_000);
     expect(opened.escalation).toEqual([
       { action: 'overdue', atPercent: 100 },
@@ -291,6 +294,8 @@ describe('deadlines', () => {
     const ru = await RawPeer.enrol(relay, 'RU');
     const ruAlt = await RawPeer.enrol(relay, 'RU', 'alternate');
     peers.push(ru, ruAlt);
+    // Deadlines and escalation are the charter's: both authorities sign the terms the operator opened the channel with.
+    await chartered(relay, 'RU-US', [ru, ruAlt], { deadlines: terms.deadlines, escalation: [...terms.escalation] });
     for (const p of [us, ru, ruAlt]) await p.connect(relay.url);
     const env = us.envelope([ru, ruAlt], { level: 'PRIORITY' });
     const { receipt } = await accepted(us.submit(env));
@@ -389,6 +394,7 @@ describe('deadlines', () => {
     cn = await RawPeer.enrol(relay, 'CN');
     cnAlt = await RawPeer.enrol(relay, 'CN', 'alternate');
     peers = [us, cn, cnAlt];
+    await chartered(relay, 'CN-US', peers, { deadlines: { FLASH } });
     await us.connect(relay.url);
     const ids: string[] = [];
     for (let i = 0; i < 10; i++) {
@@ -419,6 +425,7 @@ describe('deadlines in real time', () => {
     cn = await RawPeer.enrol(relay, 'CN');
     cnAlt = await RawPeer.enrol(relay, 'CN', 'alternate');
     peers = [us, cn, cnAlt];
+    await chartered(relay, 'CN-US', peers, { deadlines: { FLASH: 1000 } });
     for (const p of peers) await p.connect(relay.url);
     const { receipt } = await notice();
     const [overdue, page, tell] = await Promise.all([nextEvent(cn, 5000), nextEvent(cnAlt, 5000), nextEvent(us, 5000)]);

@@ -20,6 +20,7 @@ import {
   signatureSchema,
   signStatement,
   stateCodeSchema,
+  trustRefsSchema,
   uuidSchema,
   uuidv7,
   verifyAuditChain,
@@ -35,6 +36,7 @@ import {
 import { FuzzSocket, resignEnvelope, type RelayFrame } from '../helpers/fuzz-socket.ts';
 import { RawPeer } from '../helpers/raw-peer.ts';
 import { adminCall, startTestRelay, type TestRelay } from '../helpers/relay.ts';
+import { chartered, currentRefs, installRosters } from '../helpers/trust.ts';
 
 const SEED = 0x484f544c;
 /** Fixed header values of the rogue's base envelope, so that a generated value is a change by construction. */
@@ -219,12 +221,21 @@ async function enrol(state: string, role: 'poc' | 'alternate' | 'reviewer' = 'po
   });
   if (res.status !== 201) throw new Error(`join failed: ${res.status} ${await res.text()}`);
   const peer = new RawPeer(identity, prekey, state, role);
+  // Its envelopes name the charter and rosters installed on this relay.
+  peer.relayHttp = relay.httpUrl;
   usedInvites.push({ invite, peer });
   return peer;
 }
 
 function joinBody(identity: Identity, invite: string, name: string, prekey: unknown = null): Record<string, unknown> {
   return { invite, kid: identity.kid, name, prekey, sig: signStatement(identity, 'hotline-join-v1', { invite, kid: identity.kid, name }) };
+}
+
+/** The charter and rosters in force on the fuzzed relay, as an honest sender names them. */
+function trustRefs(): NonNullable<EnvelopeHeader['trust']> {
+  const refs = currentRefs(relay.httpUrl, 'CN-US');
+  if (!refs) throw new Error('no charter installed on the fuzzed relay');
+  return refs;
 }
 
 /** The rogue's notice to a CN device that never connects: the base every envelope mutation starts from. */
@@ -242,6 +253,7 @@ function baseEnvelope(sender: RawPeer = usRogue): Envelope {
       seq: BASE_SEQ,
       createdAt: BASE_CREATED_AT,
       refs: [],
+      trust: trustRefs(),
     },
     content: { subject: 'fuzz', text: 'hostile' },
     recipients: [{ kid: cnSink.identity.kid, prekey: cnSink.prekey.prekey }],
@@ -311,7 +323,8 @@ const set = (why: string, path: readonly (string | number)[], expectCode: ErrorC
 });
 
 const headerMutationArb: fc.Arbitrary<EnvelopeMutation> = fc.oneof(
-  invalidFor(headerSchema.shape.v).map(set('v not 1', ['header', 'v'], 'BAD_SCHEMA')),
+  invalidFor(headerSchema.shape.v).map(set('v neither 1 nor 2', ['header', 'v'], 'BAD_SCHEMA')),
+  fc.constant(1).map(set('v 1 with trust references', ['header', 'v'], 'BAD_ENVELOPE')),
   uuidV7Arb.map(set('other id', ['header', 'id'], 'BAD_SIGNATURE')),
   invalidFor(uuidSchema, fc.oneof(anyShortValue, fc.uuid().map((u) => u.toUpperCase()), fc.uuid({ version: 4 }))).map(set('malformed id', ['header', 'id'], 'BAD_SCHEMA')),
   fc.stringMatching(/^[A-Z][A-Z0-9]{1,7}-[A-Z][A-Z0-9]{1,7}$/).filter((c) => c !== 'CN-US').map(set('channel the relay does not have', ['header', 'channel'], 'UNKNOWN_CHANNEL')),
@@ -321,7 +334,8 @@ const headerMutationArb: fc.Arbitrary<EnvelopeMutation> = fc.oneof(
   invalidFor(headerSchema.shape.kind, fc.oneof(anyShortValue, fc.constantFrom('Notice', 'NOTICE', 'alert'))).map(set('unknown kind', ['header', 'kind'], 'BAD_SCHEMA')),
   fc.oneof(keyIdText, b64uBytes(32)).map(set('from another key', ['header', 'from'], 'WRONG_STATE')),
   invalidFor(keyIdSchema, fc.oneof(anyShortValue, b64uText(42, 42), b64uText(44, 44), keyIdText.map((k) => `${k.slice(0, 42)}=`))).map(set('malformed from', ['header', 'from'], 'BAD_SCHEMA')),
-  stateCodeArb.filter((s) => s !== 'US').map(set('fromState another state', ['header', 'fromState'], 'WRONG_STATE')),
+  // Standing is checked (against the roster of the claimed state) before the signature.
+  stateCodeArb.filter((s) => s !== 'US').map(set('fromState another state', ['header', 'fromState'], 'NOT_IN_ROSTER')),
   invalidFor(stateCodeSchema).map(set('malformed fromState', ['header', 'fromState'], 'BAD_SCHEMA')),
   stateCodeArb.filter((s) => s !== 'CN').map(set('toState not the other channel party', ['header', 'toState'], 'BAD_ENVELOPE')),
   invalidFor(stateCodeSchema, fc.oneof(anyShortValue, fc.constantFrom('us', 'U', 'USA-1', 'UNITEDSTATES'))).map(set('malformed toState', ['header', 'toState'], 'BAD_SCHEMA')),
@@ -343,7 +357,26 @@ const headerMutationArb: fc.Arbitrary<EnvelopeMutation> = fc.oneof(
     set('malformed refs', ['header', 'refs'], 'BAD_SCHEMA'),
   ),
   fc.tuple(unknownKeyArb(headerKeys), anyShortValue).map(([key, value]) => set('unknown header key', ['header', key], 'BAD_SCHEMA')(value)),
-  fc.constantFrom(...headerKeys).map((key): EnvelopeMutation => ({ why: 'header key removed', path: ['header', key], op: 'delete', expect: 'BAD_SCHEMA' })),
+  // The trust references are optional in the schema: a v2 header without them names no charter.
+  fc.constantFrom(...headerKeys).map((key): EnvelopeMutation => ({ why: 'header key removed', path: ['header', key], op: 'delete', expect: key === 'trust' ? 'NO_CHARTER' : 'BAD_SCHEMA' })),
+  // The charter and roster versions and hashes it names: another version is not in force (TRUST_STALE), another
+  // document under the version in force is a split view (SPLIT_VIEW); both are checked before the signature.
+  fc
+    .integer({ min: 1, max: Number.MAX_SAFE_INTEGER })
+    .filter((n) => n !== rogueBase.header.trust?.charter.version)
+    .map(set('other charter version', ['header', 'trust', 'charter', 'version'], 'TRUST_STALE')),
+  fc
+    .tuple(fc.constantFrom('US', 'CN'), fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }))
+    .filter(([state, n]) => n !== rogueBase.header.trust?.rosters[state]?.version)
+    .map(([state, n]) => set(`other ${state} roster version`, ['header', 'trust', 'rosters', state, 'version'], 'TRUST_STALE')(n)),
+  b64uBytes(32)
+    .filter((h) => h !== rogueBase.header.trust?.charter.hash)
+    .map(set('other charter hash', ['header', 'trust', 'charter', 'hash'], 'SPLIT_VIEW')),
+  fc
+    .tuple(fc.constantFrom('US', 'CN'), b64uBytes(32))
+    .filter(([state, h]) => h !== rogueBase.header.trust?.rosters[state]?.hash)
+    .map(([state, h]) => set(`other ${state} roster hash`, ['header', 'trust', 'rosters', state, 'hash'], 'SPLIT_VIEW')(h)),
+  invalidFor(trustRefsSchema).map(set('malformed trust references', ['header', 'trust'], 'BAD_SCHEMA')),
 );
 
 const recipientMutationArb: fc.Arbitrary<EnvelopeMutation> = fc.oneof(
@@ -496,6 +529,9 @@ beforeAll(async () => {
   ruOutsider = await enrol('RU');
   reviewer = await enrol('OSCE', 'reviewer');
   revokedEarly = await enrol('CN');
+  // The charter, and rosters that list the honest PoCs, the rogues (insiders with standing), the sink and the key the
+  // relay revokes next (its authority has not caught up); the RU outsider and the OSCE reviewer are on no roster.
+  await chartered(relay, 'CN-US', [usPoc, cnPoc, usRogue, cnRogue, cnSink, revokedEarly]);
   await adminCall(relay, 'POST', '/revoke', { kid: revokedEarly.identity.kid, reason: 'fuzz fixture' });
   openInvite = (await adminCall<{ invite: string }>(relay, 'POST', '/invites', { state: 'US' })).invite;
   for (const p of [usPoc, cnPoc]) expect((await p.connect(relay.url)).type).toBe('welcome');
@@ -667,7 +703,7 @@ describe('relay under hostile input', () => {
     );
   });
 
-  it('refuses well-signed envelopes that break a channel rule: UNKNOWN_CHANNEL, NOT_CHANNEL_MEMBER, WRONG_STATE, BAD_ENVELOPE, UNKNOWN_ID', async () => {
+  it('refuses well-signed envelopes that break a channel rule: UNKNOWN_CHANNEL, NOT_IN_ROSTER, NOT_CHANNEL_MEMBER, WRONG_STATE, BAD_ENVELOPE, UNKNOWN_ID', async () => {
     type Stranger = 'random' | 'ru' | 'revoked' | 'reviewer';
     type SemanticPlan =
       | { readonly rule: 'unknown channel'; readonly channel: string; readonly fromRu: boolean }
@@ -707,10 +743,12 @@ describe('relay under hostile input', () => {
         refs: fc.array(uuidV7Arb, { minLength: 1, maxLength: limits.maxRefs }),
       }),
     );
+    // Standing comes from the signed rosters: a sender claiming a state whose roster does not list it, and a recipient no
+    // roster of the channel lists, are NOT_IN_ROSTER; a rostered recipient the relay revoked is NOT_CHANNEL_MEMBER.
     const expected: Record<SemanticPlan['rule'], ErrorCode> = {
       'unknown channel': 'UNKNOWN_CHANNEL',
-      'outsider on CN-US': 'NOT_CHANNEL_MEMBER',
-      'fromState of another state': 'WRONG_STATE',
+      'outsider on CN-US': 'NOT_IN_ROSTER',
+      'fromState of another state': 'NOT_IN_ROSTER',
       'envelope of another PoC': 'WRONG_STATE',
       'from another key': 'WRONG_STATE',
       'addressed to own state': 'BAD_ENVELOPE',
@@ -719,9 +757,11 @@ describe('relay under hostile input', () => {
       'no recipients': 'BAD_ENVELOPE',
       'answer without refs': 'BAD_ENVELOPE',
       'recipient twice': 'BAD_ENVELOPE',
-      'recipient outside the channel': 'NOT_CHANNEL_MEMBER',
+      'recipient outside the channel': 'NOT_IN_ROSTER',
       'answer to an unknown envelope': 'UNKNOWN_ID',
     };
+    const expectedOf = (plan: SemanticPlan): ErrorCode =>
+      plan.rule === 'recipient outside the channel' && plan.stranger === 'revoked' ? 'NOT_CHANNEL_MEMBER' : expected[plan.rule];
     const strangerKid = (stranger: Stranger, key: string): string =>
       stranger === 'ru' ? ruOutsider.identity.kid : stranger === 'revoked' ? revokedEarly.identity.kid : stranger === 'reviewer' ? reviewer.identity.kid : key;
     const build = (plan: SemanticPlan): { sock: FuzzSocket; envelope: Envelope } => {
@@ -786,7 +826,7 @@ describe('relay under hostile input', () => {
         for (const plan of plans) {
           const { sock, envelope } = build(plan);
           const rid = nextRid();
-          await fire(sock, JSON.stringify({ type: 'send', rid, envelope }), expected[plan.rule], rid, plan.rule);
+          await fire(sock, JSON.stringify({ type: 'send', rid, envelope }), expectedOf(plan), rid, plan.rule);
         }
         await afterBatch();
       }),
@@ -1011,10 +1051,15 @@ describe('relay under hostile input', () => {
   it('cuts every live socket of a key the operator revokes with REVOKED_KEY (4403), ignores what it sends after, refuses it at auth and as a recipient', async () => {
     for (let k = 0; k < 3; k++) {
       const revokee = await enrol(k % 2 ? 'US' : 'CN');
+      // On its state's roster, so that only the relay's revocation keeps it from being a recipient; the new roster
+      // version is in force now, so the base envelopes are rebuilt to name it.
+      await installRosters(relay, [revokee]);
+      rogueBase = baseEnvelope();
+      for (const p of [usPoc, cnPoc, cnRogue]) basesOf.set(p, baseEnvelope(p));
       const devices = [await authedSocket(revokee), await authedSocket(revokee)];
       const lastWord = buildEnvelope({
         sender: revokee.identity,
-        header: { id: uuidv7(Date.now()), channel: 'CN-US', kind: 'notice', fromState: revokee.state, toState: revokee.state === 'CN' ? 'US' : 'CN', level: 'FLASH', drill: null, seq: 1, createdAt: Date.now(), refs: [] },
+        header: { id: uuidv7(Date.now()), channel: 'CN-US', kind: 'notice', fromState: revokee.state, toState: revokee.state === 'CN' ? 'US' : 'CN', level: 'FLASH', drill: null, seq: 1, createdAt: Date.now(), refs: [], trust: trustRefs() },
         content: { subject: null, text: 'sent after revocation' },
         recipients: [{ kid: (revokee.state === 'CN' ? usPoc : cnSink).identity.kid, prekey: (revokee.state === 'CN' ? usPoc : cnSink).prekey.prekey }],
         now: Date.now(),

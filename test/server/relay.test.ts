@@ -14,6 +14,7 @@ import {
 } from '../../shared/index.ts';
 import { RawPeer } from '../helpers/raw-peer.ts';
 import { adminCall, startTestRelay, type TestRelay } from '../helpers/relay.ts';
+import { chartered, installRosters } from '../helpers/trust.ts';
 
 type Deliver = Extract<RelayMessage, { type: 'deliver' }>;
 
@@ -42,6 +43,7 @@ beforeEach(async () => {
   us = await RawPeer.enrol(relay, 'US');
   cn = await RawPeer.enrol(relay, 'CN');
   cnAlt = await RawPeer.enrol(relay, 'CN', 'alternate');
+  await chartered(relay, 'CN-US', [us, cn, cnAlt], { deadlines: { FLASH: 120_000 } });
 });
 
 afterEach(async () => {
@@ -144,9 +146,20 @@ describe('relay', () => {
     await ru.connect(relay.url);
     await us.connect(relay.url);
     await expectError(ru.submit(ru.envelope([cn], { channel: 'CN-RU', toState: 'CN' })), 'UNKNOWN_CHANNEL');
-    await expectError(ru.submit(ru.envelope([cn], { channel: 'CN-US', fromState: 'US', toState: 'CN' })), 'NOT_CHANNEL_MEMBER');
+    // Standing comes from the signed rosters: a key claiming a state whose roster does not list it, or addressing a
+    // key no roster of the channel lists, is refused as NOT_IN_ROSTER before the enrolment is consulted.
+    await expectError(ru.submit(ru.envelope([cn], { channel: 'CN-US', fromState: 'US', toState: 'CN' })), 'NOT_IN_ROSTER');
+    await expectError(us.submit(us.envelope([cn], { channel: 'CN-US', fromState: 'CN', toState: 'US' })), 'NOT_IN_ROSTER');
+    await expectError(us.submit(us.envelope([cn, ru])), 'NOT_IN_ROSTER');
+    expect(envelopeCount()).toBe(0);
+    // The operator's enrolment must agree with the roster as well: a key the CN roster lists but the relay enrolled
+    // under another state still cannot send as CN.
+    await installRosters(relay, [
+      { state: 'CN', kid: ru.identity.kid, name: 'CN listed RU key' },
+      { state: 'CN', kid: us.identity.kid, name: 'CN listed US key' },
+    ]);
+    await expectError(ru.submit(ru.envelope([us], { channel: 'CN-US', fromState: 'CN', toState: 'US' })), 'NOT_CHANNEL_MEMBER');
     await expectError(us.submit(us.envelope([cn], { channel: 'CN-US', fromState: 'CN', toState: 'US' })), 'WRONG_STATE');
-    await expectError(us.submit(us.envelope([cn, ru])), 'NOT_CHANNEL_MEMBER');
     expect(envelopeCount()).toBe(0);
     ru.close();
   });
@@ -170,6 +183,7 @@ describe('relay', () => {
     await adminCall(relay, 'POST', '/channels', { a: 'CN', b: 'US' });
     us = await RawPeer.enrol(relay, 'US');
     cn = await RawPeer.enrol(relay, 'CN');
+    await chartered(relay, 'CN-US', [us, cn]);
     await us.connect(relay.url);
     for (let i = 0; i < 3; i++) expect((await us.submit(us.envelope([cn]))).type).toBe('accepted');
     const refused = await us.submit(us.envelope([cn]));

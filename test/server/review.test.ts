@@ -24,6 +24,7 @@ import {
 import { ManualClock, passTimeTo } from '../helpers/manual-clock.ts';
 import { RawPeer } from '../helpers/raw-peer.ts';
 import { adminCall, startTestRelay, type TestRelay } from '../helpers/relay.ts';
+import { chartered, installRosters } from '../helpers/trust.ts';
 
 const FLASH = 60_000;
 const IMMEDIATE = 120_000;
@@ -109,6 +110,18 @@ beforeAll(async () => {
   cn = await RawPeer.enrol(relay, 'CN', 'poc', 'CN duty officer');
   cn2 = await RawPeer.enrol(relay, 'CN', 'poc', 'CN night officer');
   reviewer = await RawPeer.enrol(relay, 'US', 'reviewer', 'Treaty reviewer');
+  // The charter signs the deadlines the channel was opened with; the US roster lists the reviewer, which scopes it to CN-US.
+  await chartered(
+    relay,
+    'CN-US',
+    [
+      { kid: us.identity.kid, state: 'US', name: 'US duty officer', role: 'poc' },
+      { kid: cn.identity.kid, state: 'CN', name: 'CN duty officer', role: 'poc' },
+      { kid: cn2.identity.kid, state: 'CN', name: 'CN night officer', role: 'poc' },
+      { kid: reviewer.identity.kid, state: 'US', name: 'Treaty reviewer', role: 'reviewer' },
+    ],
+    { deadlines: { FLASH, IMMEDIATE } },
+  );
   for (const p of [us, cn, cn2]) expect((await p.connect(relay.url)).type).toBe('welcome');
   t0 = clock.now();
 
@@ -266,8 +279,11 @@ describe('timing aggregates', () => {
     const flash = agg.series.points.filter((p) => p.level === 'FLASH');
     expect(flash.reduce((n, p) => n + p.count, 0)).toBe(3);
     expect(agg.overall.count).toBe(6);
-    const none = await aggregates('?channel=CN-RU');
-    expect(none.overall).toMatchObject({ count: 0, medianMs: null, withinDeadline: null });
+    // A reviewer's grant covers CN-US only (see "reviewer scope" below); the operator's token may filter on any channel.
+    const operator = await adminCall<{ token: string }>(relay, 'POST', '/review-tokens', { name: 'Relay operator', ttlMs: 3_600_000 });
+    const none = await http('GET', '/v1/review/aggregates?channel=CN-RU', { token: operator.token });
+    expect(none.status).toBe(200);
+    expect(timingAggregatesSchema.parse(none.json).overall).toMatchObject({ count: 0, medianMs: null, withinDeadline: null });
   });
 
   it('catches up with an ack that arrives after the first report', async () => {
@@ -411,6 +427,7 @@ describe('reviewer authorisation', () => {
     expect(minted.expiresAt).toBe(clock.now() + 3_600_000);
     expect((await http('GET', '/v1/review/session', { token: minted.token })).json).toMatchObject({ kid: null, name: 'Audit office' });
     const other = await RawPeer.enrol(relay, 'CN', 'reviewer');
+    await installRosters(relay, [other]);
     const mine = await http('POST', '/v1/review/token', { body: tokenRequest(other.identity) });
     expect((await http('GET', '/v1/review/records', { token: mine.json.token as string })).status).toBe(200);
     await adminCall(relay, 'POST', '/revoke', { kid: other.identity.kid });
@@ -421,5 +438,70 @@ describe('reviewer authorisation', () => {
     const reply = (await reviewer.connect(relay.url)) as RelayMessage;
     expect(reply).toMatchObject({ type: 'error', code: 'WRONG_ROLE' });
     reviewer.close();
+  });
+});
+
+describe('reviewer scope', () => {
+  it('keeps a US reviewer to the channels its roster or a charter lists: it reads CN-US, and CN-RU is FORBIDDEN', async () => {
+    // A second channel with traffic of its own: CN-RU, chartered by CN and RU, whose rosters and charter do not list the US reviewer.
+    const ru = await RawPeer.enrol(relay, 'RU', 'poc', 'RU duty officer');
+    await chartered(relay, 'CN-RU', [{ kid: ru.identity.kid, state: 'RU', name: 'RU duty officer', role: 'poc' }], { deadlines: { FLASH } });
+    expect((await ru.connect(relay.url)).type).toBe('welcome');
+    try {
+      const env = ru.envelope([cn], { toState: 'CN', createdAt: clock.now() - SKEW }, 'CN-RU only');
+      expect(env.header.channel).toBe('CN-RU');
+      const reply = await ru.submit(env);
+      if (reply.type !== 'accepted') throw new Error(`refused: ${JSON.stringify(reply)}`);
+      await ticks();
+      // The CN-RU record is there: the operator's token sees it.
+      const operator = await adminCall<{ token: string }>(relay, 'POST', '/review-tokens', { name: 'Relay operator', ttlMs: 3_600_000 });
+      const seen = await http('GET', '/v1/review/records?channel=CN-RU', { token: operator.token });
+      expect(timingRecordsPageSchema.parse(seen.json).records.map((r) => r.id)).toEqual([env.header.id]);
+
+      // The US reviewer asks for CN-RU by name: FORBIDDEN on every route, nothing of it served (the relay before scoping served it).
+      for (const path of ['/v1/review/records', '/v1/review/aggregates', '/v1/review/export']) {
+        const r = await http('GET', `${path}?channel=CN-RU`, { token });
+        expect(r.status, path).toBe(403);
+        expect(r.json).toMatchObject({ error: { code: 'FORBIDDEN' } });
+        expect(r.text).not.toContain(env.header.id);
+      }
+
+      // The US reviewer reads CN-US, by name or by default (its only channel), and never the CN-RU notice.
+      const usCn = await records('?channel=CN-US');
+      expect(usCn.total).toBe(7);
+      const byDefault = await records();
+      expect(byDefault.total).toBe(7);
+      expect(byDefault.records.every((r) => r.channel === 'CN-US')).toBe(true);
+      expect((await aggregates()).overall.count).toBe(7);
+      const exported = await http('GET', '/v1/review/export', { token });
+      expect(exported.status).toBe(200);
+      const bundle = reviewBundleSchema.parse(exported.json);
+      expect(bundle.filter.channel).toBe('CN-US');
+      expect(bundle.records.map((r) => r.id)).not.toContain(env.header.id);
+      expect(bundle.envelopes.map((e) => e.header.id)).not.toContain(env.header.id);
+      expect(bundle.trust.charters.map((c) => (c as { charter: { channel: string } }).charter.channel)).toEqual(['CN-US']);
+    } finally {
+      ru.close();
+    }
+  });
+
+  it('asks a reviewer listed on several channels to name one, and refuses a reviewer no roster or charter lists', async () => {
+    // A CN reviewer on the CN roster covers both CN channels: it must say which.
+    const cnReviewer = await RawPeer.enrol(relay, 'CN', 'reviewer', 'CN treaty reviewer');
+    await installRosters(relay, [{ kid: cnReviewer.identity.kid, state: 'CN', name: 'CN treaty reviewer', role: 'reviewer' }]);
+    clock.advance(1);
+    const cnToken = (await http('POST', '/v1/review/token', { body: tokenRequest(cnReviewer.identity) })).json.token as string;
+    expect((await http('GET', '/v1/review/records', { token: cnToken })).json).toMatchObject({ error: { code: 'BAD_INPUT' } });
+    expect(timingRecordsPageSchema.parse((await http('GET', '/v1/review/records?channel=CN-RU', { token: cnToken })).json).total).toBe(1);
+    expect(timingRecordsPageSchema.parse((await http('GET', '/v1/review/records?channel=CN-US', { token: cnToken })).json).total).toBe(7);
+    // Enrolled by the operator as a reviewer, but on no roster and in no charter: no channel at all.
+    const unlisted = await RawPeer.enrol(relay, 'US', 'reviewer', 'Unlisted reviewer');
+    clock.advance(1);
+    const unlistedToken = (await http('POST', '/v1/review/token', { body: tokenRequest(unlisted.identity) })).json.token as string;
+    for (const query of ['', '?channel=CN-US']) {
+      const r = await http('GET', `/v1/review/records${query}`, { token: unlistedToken });
+      expect(r.status).toBe(403);
+      expect(r.json).toMatchObject({ error: { code: 'FORBIDDEN' } });
+    }
   });
 });

@@ -6,6 +6,7 @@ import { createVerifier, type EnvelopeVerifier } from '../../server/verify-pool.
 import { commitEnvelope, validateEnvelope } from '../../server/accept.ts';
 import { RawPeer } from '../helpers/raw-peer.ts';
 import { adminCall, startTestRelay, type TestRelay } from '../helpers/relay.ts';
+import { chartered, installRosters } from '../helpers/trust.ts';
 
 const silent = pino({ level: 'silent' });
 
@@ -36,6 +37,7 @@ describe('verify pool', () => {
     await adminCall(relay, 'POST', '/channels', { a: 'CN', b: 'US', deadlines: { FLASH: 120_000 } });
     us = await RawPeer.enrol(relay, 'US');
     cn = await RawPeer.enrol(relay, 'CN');
+    await chartered(relay, 'CN-US', [us, cn], { deadlines: { FLASH: 120_000 } });
   });
 
   afterEach(async () => {
