@@ -73,7 +73,8 @@ export function precheckEnvelope(reader: AcceptReader, sender: MemberRecord, env
   if (sender.role === 'reviewer') throw new HotlineError('WRONG_ROLE', 'reviewers cannot send envelopes');
   const channel = store.getChannel(h.channel);
   if (!channel) throw new HotlineError('UNKNOWN_CHANNEL', `no channel ${h.channel} on this relay`);
-  const trust = reader.trust.resolveCurrent(h);
+  // An identical resend of a stored envelope is answered with its original receipt, whatever came into force since.
+  const trust = store.envelopeById(h.id) ? reader.trust.resolveStored(h) : reader.trust.resolveCurrent(h);
   const standing = senderStanding(trust, h);
   if (standing.as === 'director') {
     checkDirectorEnvelope(store, sender, h);
@@ -137,9 +138,9 @@ export function commitEnvelope(ctx: AcceptContext, v: ValidatedEnvelope): Accept
   // The sender may have been revoked while its envelope was being verified.
   const senderNow = store.getMember(h.from);
   if (!senderNow || senderNow.revokedAt !== null) throw new HotlineError('REVOKED_KEY', 'the sending key was revoked; nothing was stored');
-  // A new roster or charter may have come into force while this envelope waited: it must still name those in force.
-  if (!sameTrust(ctx.trust.resolveCurrent(h), v.trust)) throw new HotlineError('TRUST_STALE', 'a new roster or charter came into force; nothing was stored');
   const existing = store.envelopeById(h.id);
+  // A new roster or charter may have come into force while this envelope waited: it must still name those in force.
+  if (!existing && !sameTrust(ctx.trust.resolveCurrent(h), v.trust)) throw new HotlineError('TRUST_STALE', 'a new roster or charter came into force; nothing was stored');
   if (existing) {
     if (existing.receipt.hash !== v.digest.hash) throw new HotlineError('REPLAY_ID', `envelope id ${h.id} was already used for another envelope`);
     return {
@@ -157,8 +158,10 @@ export function commitEnvelope(ctx: AcceptContext, v: ValidatedEnvelope): Accept
   if (h.seq <= lastSeq) throw new HotlineError('SEQ_NOT_INCREASING', `seq ${h.seq} is not above the last accepted ${lastSeq}`);
   for (const [i, ref] of h.refs.entries()) {
     const target = store.envelopeById(ref);
-    if (!target || target.envelope.header.channel !== h.channel) {
-      // An answer's first ref is what it answers: it must be on record. Other refs are context, but never across drills.
+    // An answer's first ref is what it answers: it must be on record. Other refs are context, but never across
+    // channels (they would pull one channel's envelopes into another's records) nor across drills.
+    if (target && target.envelope.header.channel !== h.channel) throw new HotlineError('UNKNOWN_ID', `referenced envelope ${ref} is not on record in ${h.channel}`);
+    if (!target) {
       if (i === 0 && answerKinds.has(h.kind)) throw new HotlineError('UNKNOWN_ID', `referenced envelope ${ref} is not on record in ${h.channel}`);
       continue;
     }

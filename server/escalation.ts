@@ -31,7 +31,7 @@ export interface FiredEscalationStep {
 /**
  * Devices a step alerts, chosen when it fires (revoked keys are skipped):
  * overdue → the envelope's recipients who are PoCs of the recipient state; page-alternates → every alternate
- * of the recipient state; notify-sender → the sending device.
+ * of the recipient state among the envelope's recipients (roster members); notify-sender → the sending device.
  */
 export function escalationTargets(store: RelayStore, deadline: AckDeadlineRecord, action: EscalationAction): string[] {
   switch (action) {
@@ -41,7 +41,12 @@ export function escalationTargets(store: RelayStore, deadline: AckDeadlineRecord
         return m !== null && m.revokedAt === null && m.role === 'poc' && m.state === deadline.toState;
       });
     case 'page-alternates':
-      return store.membersOf(deadline.toState).filter((m) => m.revokedAt === null && m.role === 'alternate').map((m) => m.kid);
+      // Among the envelope's recipients, who are the rosters' members: an alternate the operator enrolled but no
+      // authority listed is never paged.
+      return deadline.recipients.filter((kid) => {
+        const m = store.getMember(kid);
+        return m !== null && m.revokedAt === null && m.role === 'alternate' && m.state === deadline.toState;
+      });
     case 'notify-sender': {
       const sender = store.getMember(deadline.fromKid);
       return sender !== null && sender.revokedAt === null ? [sender.kid] : [];

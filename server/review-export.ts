@@ -81,7 +81,10 @@ export function buildReviewBundle(db: Database.Database, filter: TimingFilter, n
         name: string;
         revoked_at: number | null;
       }[]
-    ).map((m): RosterEntry => ({ kid: m.kid, state: m.state, role: m.role, name: m.name, revokedAt: m.revoked_at }));
+    )
+      // A channel's export names the members of its two states only.
+      .filter((m) => f.channel === undefined || f.channel.split('-').includes(m.state))
+      .map((m): RosterEntry => ({ kid: m.kid, state: m.state, role: m.role, name: m.name, revokedAt: m.revoked_at }));
     // The signed documents in scope: the charters of the channels exported and the rosters of their states.
     const docs = db.prepare('SELECT kind, subject, doc_json FROM trust_docs ORDER BY kind, subject, version').all() as { kind: string; subject: string; doc_json: string }[];
     const charters = docs.filter((d) => d.kind === 'charter' && (f.channel === undefined || d.subject === f.channel));

@@ -143,6 +143,18 @@ export class TrustRegistry {
     return resolveHeaderTrust(this.currentView, h);
   }
 
+  /** The documents a header names, in force or not (for the identical resend of an envelope already on record). */
+  resolveStored(h: EnvelopeHeader): HeaderTrust {
+    return resolveHeaderTrust(this.storedView, h);
+  }
+
+  private readonly storedView: TrustView = {
+    charter: (channel: string, version: number): CharterBody | null =>
+      (this.store.trustDocChain('charter', channel) as SignedCharter[]).find((d) => d.charter.version === version)?.charter ?? null,
+    roster: (state: string, version: number): RosterBody | null =>
+      (this.store.trustDocChain('roster', state) as SignedRoster[]).find((d) => d.roster.version === version)?.roster ?? null,
+  };
+
   /** A view that holds only the versions in force, so that a stale reference reads as TRUST_STALE. */
   private readonly currentView: TrustView = {
     charter: (channel: string, version: number): CharterBody | null => {

@@ -121,6 +121,41 @@ describe('trust: a hostile operator with the admin API alone', () => {
     expect(relay.store.getChannel('US-RU')).toBeNull();
   });
 
+  it('answers an identical resend with the original receipt after a new roster came into force', async () => {
+    relay = await startTestRelay();
+    const us = await RawPeer.enrol(relay, 'US');
+    const cn = await RawPeer.enrol(relay, 'CN');
+    await chartered(relay, 'US-CN', [us, cn]);
+    await us.connect(relay.url);
+    const env = us.envelope([cn], { channel: 'US-CN' });
+    const first = await us.submit(env, 'r1');
+    expect(first.type).toBe('accepted');
+    await installRosters(relay, [{ state: 'US', kid: createIdentity().kid, name: 'US night desk' }]);
+    const again = await us.submit(env, 'r2');
+    expect(again).toMatchObject({ type: 'accepted', duplicate: true });
+    // A new envelope naming the old roster version is stale.
+    const stale = us.envelope([cn], { channel: 'US-CN', trust: env.header.trust });
+    const refused = await us.submit(stale, 'r3');
+    expect(refused.type === 'error' && refused.code).toBe('TRUST_STALE');
+    us.close();
+  });
+
+  it('refuses a reference to another channel\'s envelope, so one channel never pulls in another\'s', async () => {
+    relay = await startTestRelay();
+    const us = await RawPeer.enrol(relay, 'US');
+    const cn = await RawPeer.enrol(relay, 'CN');
+    const ru = await RawPeer.enrol(relay, 'RU');
+    await chartered(relay, 'US-CN', [us, cn]);
+    await chartered(relay, 'US-RU', [ru]);
+    await us.connect(relay.url);
+    const toCn = us.envelope([cn], { channel: 'US-CN' });
+    expect((await us.submit(toCn)).type).toBe('accepted');
+    const toRu = us.envelope([ru], { channel: 'US-RU', toState: 'RU', refs: [toCn.header.id] });
+    const r = await us.submit(toRu);
+    expect(r.type === 'error' && r.code).toBe('UNKNOWN_ID');
+    us.close();
+  });
+
   it('carries nothing on a channel without a charter', async () => {
     relay = await startTestRelay();
     await adminCall(relay, 'POST', '/channels', { a: 'US', b: 'CN' });
