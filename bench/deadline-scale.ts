@@ -3,13 +3,12 @@ import { DeadlineProbe, type DeadlineFigures } from './deadline-probe.ts';
 import { preloadDeadlines, stillPending } from './deadline-preload.ts';
 import type { BuiltPool } from './envelope-pool.ts';
 import { makeTempDir, removeTempDir } from './children.ts';
-import { enrolAll, openChannel, startHotlineRelay, type HotlineRelay } from './hotline-relay.ts';
+import { enrolAll, startHotlineRelay, type HotlineRelay } from './hotline-relay.ts';
 import type { BenchPlan } from './options.ts';
 import { hotlineServer } from './peers.ts';
 import {
   buildTask,
-  loadChannel,
-  probeChannel,
+  pairsTrust,
   probeDeadlineMs,
   seedChannel,
   seedDeadlineMs,
@@ -20,6 +19,7 @@ import {
 import { info, phase, status } from './progress.ts';
 import { round, type Distribution } from './stats.ts';
 import { runLoadStep } from './steps.ts';
+import { installTrust, type ChannelTrust } from './trust-setup.ts';
 
 /** One point of the curve: the probe's fire error with `pending` deadlines waiting in the relay. */
 export interface PendingDeadlinePoint {
@@ -62,6 +62,8 @@ export interface DeadlineScaleInput {
   readonly pairs: readonly BenchPair[];
   readonly probe: BenchPair;
   readonly pools: ReadonlyMap<string, BuiltPool>;
+  /** The charters and rosters of the load and probe channels the pools were built against. */
+  readonly trust: readonly ChannelTrust[];
 }
 
 /** Senders of the preloaded notices, each with its own recipient (none of them connects). */
@@ -73,11 +75,11 @@ async function timed<T>(work: () => Promise<T>): Promise<{ value: T; sec: number
   return { value, sec: round((performance.now() - from) / 1000, 2) };
 }
 
-/** Relay on `dataDir` with the load, probe and preload channels open and every member enrolled; stopped, data kept. */
-async function prepareDataDir(dataDir: string, members: readonly BenchPair[]): Promise<number> {
+/** Relay on `dataDir` with the load, probe and preload channels chartered (rosters installed) and every member enrolled; stopped, data kept. */
+async function prepareDataDir(dataDir: string, trust: readonly ChannelTrust[], members: readonly BenchPair[]): Promise<number> {
   const { value: relay, sec } = await timed(() => startHotlineRelay({ dataDir }));
   try {
-    for (const channel of [loadChannel, probeChannel, seedChannel]) await openChannel(relay, channel);
+    await installTrust(relay, trust);
     await enrolAll(relay, members.flatMap((p) => [p.sender, p.recipient]));
   } finally {
     await relay.stop({ keepData: true });
@@ -85,7 +87,7 @@ async function prepareDataDir(dataDir: string, members: readonly BenchPair[]): P
   return sec;
 }
 
-async function pendingPoint(pending: number, input: DeadlineScaleInput, seeds: readonly BenchPair[]): Promise<PendingDeadlinePoint> {
+async function pendingPoint(pending: number, input: DeadlineScaleInput, seeds: readonly BenchPair[], seedTrust: ChannelTrust): Promise<PendingDeadlinePoint> {
   const { plan } = input;
   const probePool = input.pools.get(input.probe.key);
   if (!probePool) throw new Error('no pre-built envelopes for the deadline probe');
@@ -93,10 +95,10 @@ async function pendingPoint(pending: number, input: DeadlineScaleInput, seeds: r
   let relay: HotlineRelay | null = null;
   try {
     status(`${pending} pending: enrolling on a fresh relay`);
-    const relayStartEmptySec = await prepareDataDir(dataDir, [...input.pairs, input.probe, ...seeds]);
+    const relayStartEmptySec = await prepareDataDir(dataDir, [...input.trust, seedTrust], [...input.pairs, input.probe, ...seeds]);
 
     const perSender = Math.ceil(pending / seeds.length);
-    const tasks = seeds.map((s, i) => buildTask(s, seedChannel, seedLevel, Math.min(perSender, Math.max(0, pending - i * perSender)), plan.noticeBytes)).filter((t) => t.count > 0);
+    const tasks = seeds.map((s, i) => buildTask(s, seedTrust, seedLevel, Math.min(perSender, Math.max(0, pending - i * perSender)), plan.noticeBytes)).filter((t) => t.count > 0);
     const preload = await preloadDeadlines(dataDir, tasks, (done, total) => status(`${pending} pending: preloading, ${done} / ${total} notices committed`));
     info(
       `${pending} pending: ${preload.deadlines} FLASH notices (deadline ${seedDeadlineMs / 60_000} min) committed with ${preload.steps} open escalation steps ` +
@@ -182,8 +184,10 @@ export function describePoint(p: PendingDeadlinePoint): string {
 /** Every point of plan.deadlineScalePoints, each on a fresh relay, into `out` keyed by the number of pending deadlines (kept if a later point fails). */
 export async function benchDeadlineScale(input: DeadlineScaleInput, out: Record<string, PendingDeadlinePoint>): Promise<void> {
   const seeds = seedPairs(seedSenders);
+  // 50 senders on PA's roster, their 50 recipients on PB's: signed once, installed on each point's relay.
+  const seedTrust = pairsTrust(seedChannel, seeds);
   for (const pending of input.plan.deadlineScalePoints) {
     phase(`deadline scale: ${pending} pending deadlines, ${input.plan.deadlineScaleRate}/s for ${input.plan.deadlineScaleMs / 1000}s`);
-    out[String(pending)] = await pendingPoint(pending, input, seeds);
+    out[String(pending)] = await pendingPoint(pending, input, seeds, seedTrust);
   }
 }

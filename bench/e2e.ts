@@ -5,10 +5,11 @@ import { createKeystore } from '../client/keystore.ts';
 import { writeProfile, type Profile } from '../client/profile.ts';
 import { joinResponseSchema, signStatement } from '../shared/index.ts';
 import { makeTempDir, removeTempDir } from './children.ts';
-import { openChannel, postJson, startHotlineRelay, type HotlineRelay } from './hotline-relay.ts';
+import { postJson, startHotlineRelay, type HotlineRelay } from './hotline-relay.ts';
 import { info, phase, status } from './progress.ts';
 import { cpuPercent, sampleProc } from './proc-stats.ts';
 import { round, summarise, type Distribution } from './stats.ts';
+import { authorityFingerprint, channelTrust, installTrust } from './trust-setup.ts';
 
 export interface EndToEndInput {
   readonly pairs: number;
@@ -37,12 +38,18 @@ export interface EndToEndFigures {
   readonly note: string;
 }
 
-/** One channel per pair, one PoC per state (a notice reaches one application, whose signed receipt reaches one). */
+/**
+ * One channel per pair, one PoC per state on each roster: the client encrypts to exactly the roster members other than
+ * itself, so a notice reaches one application, whose signed receipt reaches one.
+ */
 function pairChannel(i: number): { readonly a: string; readonly b: string; readonly deadlines: Record<string, never> } {
   return { a: `E${i}A`, b: `E${i}B`, deadlines: {} };
 }
 
-/** A keyfile and profile in `root/label`, enrolled with an invite and /v1/join as `hotline init` + `hotline join` do. */
+/**
+ * A keyfile and profile in `root/label`, enrolled with an invite and /v1/join as `hotline init` + `hotline join --authority`
+ * do: the profile pins the state's bench authority by its fingerprint (its key is learnt from the first charter).
+ */
 async function enrolClient(relay: HotlineRelay, root: string, label: string, state: string): Promise<HotlineClient> {
   const home = join(root, label);
   const now = Date.now();
@@ -52,7 +59,15 @@ async function enrolClient(relay: HotlineRelay, root: string, label: string, sta
   const name = `${state} ${label}`;
   const sig = signStatement(keystore.identity, 'hotline-join-v1', { invite, kid, name });
   const joined = joinResponseSchema.parse(await postJson(`${relay.httpUrl}/v1/join`, { invite, kid, name, prekey: keystore.currentPrekey(now), sig }, null));
-  const profile: Profile = { v: 1, kid, name: joined.name, state: joined.state, role: joined.role, relays: [{ url: relay.url, kid: joined.relay }] };
+  const profile: Profile = {
+    v: 1,
+    kid,
+    name: joined.name,
+    state: joined.state,
+    role: joined.role,
+    relays: [{ url: relay.url, kid: joined.relay }],
+    authority: { fingerprint: authorityFingerprint(state), kid: null },
+  };
   writeProfile(home, profile);
   return new HotlineClient({ keystore, profile, relays: [relay.url], reconnect: false });
 }
@@ -80,9 +95,13 @@ export async function benchEndToEnd(input: EndToEndInput): Promise<EndToEndFigur
     const recipients: HotlineClient[] = [];
     for (let i = 0; i < input.pairs; i++) {
       const channel = pairChannel(i);
-      await openChannel(relay, channel);
-      senders.push(await enrolClient(relay, root, `s${i}`, channel.a));
-      recipients.push(await enrolClient(relay, root, `r${i}`, channel.b));
+      const sender = await enrolClient(relay, root, `s${i}`, channel.a);
+      const recipient = await enrolClient(relay, root, `r${i}`, channel.b);
+      // The charter opens the channel; each roster lists its state's one PoC, under the name the relay enrolled.
+      const entrant = (c: HotlineClient) => ({ state: c.profile.state ?? '', name: c.profile.name, identity: { kid: c.profile.kid } });
+      await installTrust(relay, [channelTrust(channel, [entrant(sender), entrant(recipient)])]);
+      senders.push(sender);
+      recipients.push(recipient);
     }
     clients.push(...senders, ...recipients);
     await Promise.all(clients.map((c) => c.connect()));

@@ -1,7 +1,7 @@
 // Pre-built envelope pools: every sender's notices signed before the run (distinct ids, seq 1..n), built on worker threads.
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import type { Level, SignedPrekey } from '../shared/index.ts';
+import type { Level, SignedPrekey, TrustRefs } from '../shared/index.ts';
 
 /** What one worker builds for one sender: `count` notices from seq 1 to one recipient. */
 export interface BuildTask {
@@ -15,6 +15,8 @@ export interface BuildTask {
   readonly level: Level;
   readonly count: number;
   readonly plaintextBytes: number;
+  /** The charter and roster versions the relay holds for `channel` (bench/trust-setup.ts): named by every header (v2). */
+  readonly trust: TrustRefs;
 }
 
 /** One sender's frames, in seq order: frames[i] is `{"type":"send","rid":id,"envelope":…}` for ids[i]. */

@@ -29,6 +29,7 @@ function build(task: BuildTask): BuiltPool {
         seq: i + 1,
         createdAt: now,
         refs: [],
+        trust: task.trust,
       },
       content: { subject: null, text },
       recipients: [{ kid: task.recipientKid, prekey: task.recipientPrekey }],

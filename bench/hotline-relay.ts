@@ -1,10 +1,11 @@
-// The Hotline relay under test, in its own process (`node bin/hotline.js relay --json`), and the admin calls that set it up.
+// The Hotline relay under test, in its own process (`node bin/hotline.js relay --json`), and the admin calls that set it up
+// (channels are opened by installing their charter: bench/trust-setup.ts).
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { signStatement } from '../shared/index.ts';
 import { makeTempDir, removeTempDir, spawnChild, waitForLine, type ManagedChild } from './children.ts';
-import type { BenchMember, ChannelSpec } from './population.ts';
+import type { BenchMember } from './population.ts';
 
 export const projectRoot = fileURLToPath(new URL('..', import.meta.url));
 
@@ -81,10 +82,6 @@ export async function postJson<T>(url: string, body: unknown, token: string | nu
   const text = await res.text();
   if (!res.ok) throw new Error(`POST ${url}: ${res.status} ${text}`);
   return JSON.parse(text) as T;
-}
-
-export async function openChannel(relay: HotlineRelay, channel: ChannelSpec): Promise<void> {
-  await postJson(`${relay.httpUrl}/v1/admin/channels`, channel, relay.adminToken);
 }
 
 /** Admin invite, then /v1/join signed by the member's key: what `hotline join` does. */

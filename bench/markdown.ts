@@ -57,6 +57,7 @@ export function markdownSummary(r: BenchResults): string {
     row(['---', '---']),
     row(['verifyEnvelope', l.verifyPerSec]),
     row(['JSON.parse + zod + verifyEnvelope', l.parseValidateVerifyPerSec]),
+    row(['trust checks (charter + rosters named, sender, recipients)', l.trustChecksPerSec ?? '-']),
     row(['receipt signing (signReceipt)', l.receiptSignPerSec]),
     row(['4 KiB write + fdatasync', l.fsyncPerSec]),
     '',

@@ -1,10 +1,11 @@
 // The three peers behind one interface: start a fresh server (Hotline relay, bare relay, Mosquitto), connect the pairs, stop.
 import { connectBarePairs, startBareRelay } from './bare-links.ts';
 import { connectHotlinePairs } from './hotline-links.ts';
-import { enrolAll, openChannel, startHotlineRelay, type HotlineRelay } from './hotline-relay.ts';
+import { enrolAll, startHotlineRelay, type HotlineRelay } from './hotline-relay.ts';
 import type { LoadEvents, PeerConnections, PeerName } from './links.ts';
 import { connectMqttPairs, startMosquitto } from './mosquitto.ts';
-import { loadChannel, probeChannel, type BenchMember, type BenchPair } from './population.ts';
+import type { BenchMember, BenchPair } from './population.ts';
+import { installTrust, type ChannelTrust } from './trust-setup.ts';
 
 export interface PeerServer {
   readonly name: PeerName;
@@ -22,6 +23,8 @@ export interface PeerSetup {
   /** Enrolled on Hotline beside the pairs: the deadline probe pair and idle PoCs. */
   readonly extraMembers?: readonly BenchMember[];
   readonly mosquittoBinary: string | null;
+  /** Hotline: the channels to run, each installed as its charter (which opens it) and both parties' rosters. */
+  readonly trust: readonly ChannelTrust[];
   /** node flags for the Hotline relay process (CPU profile). */
   readonly nodeArgs?: readonly string[];
 }
@@ -29,7 +32,8 @@ export interface PeerSetup {
 /** What each peer promises about durability and checks: printed with every comparison. */
 export const fairness: Readonly<Record<PeerName, string>> = {
   hotline:
-    'Hotline: per notice zod schema check, Ed25519 signature verify, roster/channel lookups, audit hash-chain append, Ed25519-signed receipt, ' +
+    'Hotline: per notice zod schema check, Ed25519 signature verify, charter and roster checks (the trust references each header names, ' +
+    'sender and recipients on the rosters), channel lookups, audit hash-chain append, Ed25519-signed receipt, ' +
     'SQLite insert (WAL, synchronous=FULL) acknowledged only after its group commit fsyncs; delivery confirm is a second fsync-ed write',
   bare: 'bare ws relay: JSON.parse and forward; no auth, no schema, no crypto, no disk; nothing survives a crash',
   mosquitto:
@@ -40,8 +44,7 @@ export const fairness: Readonly<Record<PeerName, string>> = {
 async function startHotline(setup: PeerSetup): Promise<PeerServer> {
   const relay = await startHotlineRelay(setup.nodeArgs ? { nodeArgs: setup.nodeArgs } : {});
   try {
-    await openChannel(relay, loadChannel);
-    await openChannel(relay, probeChannel);
+    await installTrust(relay, setup.trust);
     const members = setup.pairs.flatMap((p) => [p.sender, p.recipient]).concat(setup.extraMembers ?? []);
     await enrolAll(relay, members);
   } catch (cause) {

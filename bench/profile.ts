@@ -8,10 +8,12 @@ import { startPeer } from './peers.ts';
 import type { BenchPair } from './population.ts';
 import { info, phase } from './progress.ts';
 import { runLoadStep } from './steps.ts';
+import type { ChannelTrust } from './trust-setup.ts';
 
 export interface ProfileInput {
   readonly pairs: readonly BenchPair[];
   readonly pools: ReadonlyMap<string, BuiltPool>;
+  readonly trust: readonly ChannelTrust[];
   readonly inFlightPerPair: number;
   readonly durationMs: number;
   /** Where the raw .cpuprofile is kept for Chrome DevTools / speedscope. */
@@ -34,6 +36,7 @@ export async function profileRelay(input: ProfileInput): Promise<ProfileSummary>
     const server = await startPeer('hotline', {
       pairs: input.pairs,
       mosquittoBinary: null,
+      trust: input.trust,
       nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${dir}`],
     });
     let throughput = 0;

@@ -56,7 +56,7 @@ export function printSummary(results: BenchResults): void {
   ];
   const l = results.limits;
   out.push(
-    `limits (one thread, same run): verifyEnvelope ${l.verifyPerSec}/s; parse+zod+verify ${l.parseValidateVerifyPerSec}/s; ` +
+    `limits (one thread, same run): verifyEnvelope ${l.verifyPerSec}/s; parse+zod+verify ${l.parseValidateVerifyPerSec}/s; trust checks ${l.trustChecksPerSec ?? '-'}/s; ` +
       `receipt sign ${l.receiptSignPerSec}/s; fsync (4 KiB) ${l.fsyncPerSec}/s`,
   );
   if ('points' in results.review) {

@@ -15,7 +15,7 @@ import { findMosquitto, mosquittoInstallHint } from './mosquitto.ts';
 import { markdownSummary } from './markdown.ts';
 import { parsePlan, type BenchPlan } from './options.ts';
 import { fairness } from './peers.ts';
-import { buildTask, createPopulation, idleMembers, loadChannel, loadLevel, probeChannel, type Population } from './population.ts';
+import { buildTask, createPopulation, idleMembers, loadLevel, type Population } from './population.ts';
 import { profileRelay } from './profile.ts';
 import { elapsedSec, info, phase, status, warn } from './progress.ts';
 import { loadAverage } from './proc-stats.ts';
@@ -34,8 +34,8 @@ const scalePairs = 5;
 
 function poolTasks(plan: BenchPlan, population: Population): BuildTask[] {
   const scaleNeed = plan.scalePoints.length ? Math.ceil(((plan.scaleRate / scalePairs) * plan.scaleMs * 1.15) / 1000) : 0;
-  const tasks = population.pairs.map((p, i) => buildTask(p, loadChannel, loadLevel, i < scalePairs ? Math.max(plan.poolPerPair, scaleNeed) : plan.poolPerPair, plan.noticeBytes));
-  tasks.push(buildTask(population.probe, probeChannel, 'FLASH', plan.probeNotices, plan.noticeBytes));
+  const tasks = population.pairs.map((p, i) => buildTask(p, population.trust.load, loadLevel, i < scalePairs ? Math.max(plan.poolPerPair, scaleNeed) : plan.poolPerPair, plan.noticeBytes));
+  tasks.push(buildTask(population.probe, population.trust.probe, 'FLASH', plan.probeNotices, plan.noticeBytes));
   return tasks;
 }
 
@@ -89,7 +89,7 @@ function assemble(plan: BenchPlan, state: RunState, startedAt: Date, error?: str
   const hotline = state.peers.hotline ?? notSet;
   const bare = state.peers.bare ?? notSet;
   const mosquitto = state.peers.mosquitto ?? notSet;
-  const limits = state.limits ?? { verifyPerSec: 0, parseValidateVerifyPerSec: 0, receiptSignPerSec: 0, fsyncPerSec: 0, envelopesUsed: 0 };
+  const limits = state.limits ?? { verifyPerSec: 0, parseValidateVerifyPerSec: 0, trustChecksPerSec: 0, receiptSignPerSec: 0, fsyncPerSec: 0, envelopesUsed: 0 };
   return {
     meta: {
       mode: plan.mode,
@@ -177,10 +177,11 @@ async function main(): Promise<number> {
     info(`${total} envelopes in ${state.prebuildSec}s (${Math.round(total / state.prebuildSec)}/s); one send frame is ${state.frameBytes} bytes`);
 
     phase(`single-thread limits (${plan.limitMs / 1000}s each)`);
-    state.limits = measureLimits(population.pairs.map((p) => pools.get(p.key)).filter((p): p is BuiltPool => p !== undefined), plan.limitMs);
-    info(`verifyEnvelope ${state.limits.verifyPerSec}/s; parse+zod+verify ${state.limits.parseValidateVerifyPerSec}/s; receipt sign ${state.limits.receiptSignPerSec}/s; fsync ${state.limits.fsyncPerSec}/s`);
+    state.limits = measureLimits(population.pairs.map((p) => pools.get(p.key)).filter((p): p is BuiltPool => p !== undefined), population.trust.load, plan.limitMs);
+    info(`verifyEnvelope ${state.limits.verifyPerSec}/s; parse+zod+verify ${state.limits.parseValidateVerifyPerSec}/s; trust checks ${state.limits.trustChecksPerSec}/s; receipt sign ${state.limits.receiptSignPerSec}/s; fsync ${state.limits.fsyncPerSec}/s`);
 
-    const ctx = { plan, pairs: population.pairs, probe: population.probe, pools, mosquittoBinary };
+    const trust = [population.trust.load, population.trust.probe];
+    const ctx = { plan, pairs: population.pairs, probe: population.probe, pools, mosquittoBinary, trust };
     for (const name of ['hotline', 'bare', 'mosquitto'] as const) {
       if (!plan.peers.has(name) || state.peers[name]) continue;
       const { figures, deadlines } = await benchPeer(name, ctx);
@@ -189,7 +190,7 @@ async function main(): Promise<number> {
     }
 
     if (plan.deadlineScalePoints.length) {
-      await benchDeadlineScale({ plan, pairs: population.pairs, probe: population.probe, pools }, state.deadlinesByPending);
+      await benchDeadlineScale({ plan, pairs: population.pairs, probe: population.probe, pools, trust }, state.deadlinesByPending);
     }
 
     if (plan.scalePoints.length) {
@@ -198,6 +199,7 @@ async function main(): Promise<number> {
         pairs: population.pairs,
         idle,
         pools,
+        trust,
         rate: plan.scaleRate,
         durationMs: plan.scaleMs,
         warmupMs: Math.min(plan.warmupMs, 1000),
@@ -216,7 +218,7 @@ async function main(): Promise<number> {
     state.profile =
       plan.profileMs === null
         ? { skipped: '--no-profile' }
-        : await profileRelay({ pairs: population.pairs, pools, inFlightPerPair: plan.inFlightPerPair, durationMs: plan.profileMs, keepAs: join(resultsDir, 'relay.cpuprofile') });
+        : await profileRelay({ pairs: population.pairs, pools, trust, inFlightPerPair: plan.inFlightPerPair, durationMs: plan.profileMs, keepAs: join(resultsDir, 'relay.cpuprofile') });
 
     for (const name of ['hotline', 'bare', 'mosquitto'] as const) {
       const p = state.peers[name];

@@ -10,6 +10,7 @@ import { megabytes, sampleProc } from './proc-stats.ts';
 import { round, type Distribution } from './stats.ts';
 import type { RelayAcceptFigures } from './relay-metrics.ts';
 import { runLoadStep } from './steps.ts';
+import type { ChannelTrust } from './trust-setup.ts';
 
 export interface ScalePoint {
   readonly connections: number;
@@ -39,6 +40,8 @@ export interface ScaleInput {
   readonly pairs: readonly BenchPair[];
   readonly idle: readonly BenchMember[];
   readonly pools: ReadonlyMap<string, BuiltPool>;
+  /** The charters and rosters of the pools' channels; idle PoCs are on no roster. */
+  readonly trust: readonly ChannelTrust[];
   readonly rate: number;
   readonly durationMs: number;
   readonly warmupMs: number;
@@ -52,7 +55,7 @@ async function scalePoint(n: number, input: ScaleInput): Promise<ScalePoint> {
   const idle = input.idle.slice(0, n - 2 * pairs.length);
   if (idle.length + 2 * pairs.length < n) throw new Error(`scale point ${n}: only ${idle.length} idle members prepared`);
   status(`${n} PoCs: starting a relay and enrolling ${n} identities`);
-  const server = await startPeer('hotline', { pairs, extraMembers: idle, mosquittoBinary: null });
+  const server = await startPeer('hotline', { pairs, extraMembers: idle, mosquittoBinary: null, trust: input.trust });
   const idleSockets: WebSocket[] = [];
   try {
     await settle(500);

@@ -9,6 +9,7 @@ import { probeDeadlineMs, type BenchPair } from './population.ts';
 import { info, phase, status } from './progress.ts';
 import { relayAcceptFigures, scrapeRelayMetrics, type RelayAcceptFigures, type RelayMetricsSnapshot } from './relay-metrics.ts';
 import type { Distribution } from './stats.ts';
+import type { ChannelTrust } from './trust-setup.ts';
 
 /** A step's figures, plus the relay's own commit and deadline metrics when the peer is Hotline. */
 export type StepFigures = LoadStepResult & {
@@ -86,6 +87,8 @@ export interface PeerRunContext {
   readonly probe: BenchPair;
   readonly pools: ReadonlyMap<string, BuiltPool>;
   readonly mosquittoBinary: string | null;
+  /** The charters and rosters the pools were built against (installed on every Hotline relay). */
+  readonly trust: readonly ChannelTrust[];
 }
 
 function describe(r: StepFigures): string {
@@ -113,7 +116,7 @@ async function withServer<T>(name: PeerName, setup: PeerSetup, use: (server: Pee
 /** Every step for one peer; each Hotline fixed-rate step also carries the deadline probe. */
 export async function benchPeer(name: PeerName, ctx: PeerRunContext): Promise<{ figures: PeerFigures; deadlines: Record<string, DeadlineFigures> }> {
   const { plan } = ctx;
-  const setup: PeerSetup = { pairs: ctx.pairs, extraMembers: [ctx.probe.sender, ctx.probe.recipient], mosquittoBinary: ctx.mosquittoBinary };
+  const setup: PeerSetup = { pairs: ctx.pairs, extraMembers: [ctx.probe.sender, ctx.probe.recipient], mosquittoBinary: ctx.mosquittoBinary, trust: ctx.trust };
   const base = { pairs: ctx.pairs, pools: ctx.pools, warmupMs: plan.warmupMs, drainMs: plan.drainMs };
   const steps: StepFigures[] = [];
   const deadlines: Record<string, DeadlineFigures> = {};
