@@ -45,6 +45,7 @@ import { parseChannel, proposeCharter, type CharterTermsChange } from '../author
 import { addRosterMember, MIN_KID_PREFIX, removeRosterMember, type RosterEdit } from '../authority/roster-edit.ts';
 import { adminToken, fail, hotlineHome, httpUrlOf, normaliseRelayUrl, openIdentity, output, passphrase, withClient } from './context.ts';
 import { HotlineClient } from '../hotline-client.ts';
+import { keystoreExists } from '../keystore.ts';
 import { relayRequest } from './relay-http.ts';
 import { utc } from './format.ts';
 
@@ -196,7 +197,7 @@ function registerRoster(program: Command): void {
     .option('--json', 'machine-readable output')
     .action(async (state: string | undefined, opts: JsonOption & { offline?: boolean; relay?: string }) => {
       try {
-        if (!authorityExists(hotlineHome())) {
+        if (!authorityExists(hotlineHome()) && keystoreExists(hotlineHome())) {
           await showVerifiedRosters(state?.trim().toUpperCase(), opts);
           return;
         }
