@@ -434,7 +434,10 @@ export class HotlineClient extends EventEmitter<HotlineClientEvents> {
       throw new HotlineError('BAD_INPUT', 'the notice text is empty: write what happened');
     }
     const channel = this.channelTo(input.toState, own);
-    await this.refreshTrust();
+    // The newest rosters and charter, fetched beside the key directory (one round trip for both): a member removed or
+    // added since the last send is known before anything is encrypted.
+    const targetStates = director ? [input.toState] : [...channel.states];
+    const [, entries] = await Promise.all([this.refreshTrust(), this.directory(targetStates)]);
     const trust = this.currentTrust(channel);
     if (director) {
       if (!trust.charter.charter.directors.includes(this.identity.kid)) throw new HotlineError('NOT_IN_ROSTER', `the charter of ${channel.id} does not name this key as a drill director`);
@@ -446,13 +449,11 @@ export class HotlineClient extends EventEmitter<HotlineClientEvents> {
       }
     }
     // A director's inject goes to the participant state it targets only: the state it plays does not receive it.
-    const targetStates = director ? [input.toState] : [...channel.states];
     const members = watchMembers({ rosters: Object.fromEntries(Object.entries(trust.rosters).map(([st, r]) => [st, r.roster])) }, targetStates);
     const memberState = new Map(targetStates.flatMap((st) => (trust.rosters[st]?.roster.members ?? []).map((m) => [m.kid, st] as const)));
     if ((kind === 'notice' || kind === 'raise' || kind === 'reply') && !members.some((m) => memberState.get(m.kid) === input.toState)) {
       throw new HotlineError('NOT_IN_ROSTER', `${input.toState}'s signed roster lists no PoC or alternate yet`);
     }
-    const entries = await this.directory(targetStates);
     const recipients = this.rosterRecipients(members, memberState, entries);
     const id = uuidv7(this.now());
     const content = { subject: input.subject ?? null, text: input.text };
