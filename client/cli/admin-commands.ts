@@ -75,7 +75,11 @@ export function registerAdminCommands(program: Command): void {
       }
       const r = await adminRequest<{ id: string; deadlines: Record<Level, number> }>(opts, 'POST', '/channels', { a: state(a), b: state(b), deadlines });
       output(opts, r, () =>
-        [`opened channel ${r.id}`, ...(['FLASH', 'IMMEDIATE', 'PRIORITY', 'ROUTINE'] as const).map((l) => `  ${l.padEnd(9)} ack within ${formatDuration(r.deadlines[parseLevel(l)])}`)].join('\n'),
+        [
+          `opened channel ${r.id} on this relay`,
+          ...(['FLASH', 'IMMEDIATE', 'PRIORITY', 'ROUTINE'] as const).map((l) => `  ${l.padEnd(9)} ack within ${formatDuration(r.deadlines[parseLevel(l)])}`),
+          `note: ${r.id} carries no envelopes until both state authorities' charter is installed (hotline charter publish FILE); the charter's deadlines then replace these`,
+        ].join('\n'),
       );
     } catch (e) {
       fail('admin channel open', e, !!opts.json);
