@@ -1,5 +1,4 @@
 // The PoC's encrypted keyfile in HOTLINE_HOME: identity and prekey secrets sealed under a passphrase-derived key.
-import { randomBytes as nodeRandomBytes, scryptSync } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { z } from 'zod';
@@ -7,13 +6,10 @@ import {
   createIdentity,
   createPrekey,
   fromB64u,
-  fromUtf8,
   HotlineError,
   keyId,
-  open,
   PREKEY_GRACE_MS,
   PREKEY_VALIDITY_MS,
-  seal,
   signedPrekeySchema,
   timestampSchema,
   toB64u,
@@ -21,6 +17,8 @@ import {
   type Identity,
   type SignedPrekey,
 } from '../shared/index.ts';
+import { errnoCode, ioError, writeFileAtomic } from './authority/atomic-file.ts';
+import { b64uText, deriveKey, kdfSchema, newKdfParams, openKeyfile, parseOpenedPlaintext, sealPlaintext, type KdfParams, type KeyfileKind } from './keyfile-sealing.ts';
 
 /** The keyfile's name inside HOTLINE_HOME. */
 export const KEYFILE_NAME = 'identity.key';
@@ -35,29 +33,8 @@ export interface KeystoreData {
 }
 
 const KEYFILE_VERSION = 1;
-const KEYFILE_AAD = utf8('hotline-keyfile-v1');
-const KEY_BYTES = 32;
-const SALT_BYTES = 16;
-const SCRYPT_MAXMEM = 64 * 1024 * 1024;
-const DEFAULT_KDF = { alg: 'scrypt', N: 32768, r: 8, p: 1 } as const;
+const KEYFILE_KIND: KeyfileKind = { aad: utf8('hotline-keyfile-v1'), label: 'the keyfile' };
 const MAX_NAME_CHARS = 200;
-
-const b64uText = z.string().regex(/^[A-Za-z0-9_-]*$/, 'must be base64url');
-
-// Bounds keep a doctored keyfile from making scrypt allocate or spin without limit.
-const kdfSchema = z.strictObject({
-  alg: z.literal('scrypt'),
-  N: z
-    .number()
-    .int()
-    .min(2 ** 14)
-    .max(2 ** 20)
-    .refine((n) => (n & (n - 1)) === 0, 'N must be a power of two'),
-  r: z.number().int().min(1).max(32),
-  p: z.number().int().min(1).max(16),
-  salt: b64uText,
-});
-type KdfParams = z.infer<typeof kdfSchema>;
 
 const keyfileSchema = z.strictObject({
   v: z.literal(KEYFILE_VERSION),
@@ -175,8 +152,8 @@ export function createKeystore(home: string, passphrase: string, name: string, n
   }
   if (keystoreExists(home)) throw alreadyExists(home);
 
-  const kdf: KdfParams = { ...DEFAULT_KDF, salt: toB64u(nodeRandomBytes(SALT_BYTES)) };
-  const sealing: Sealing = { kdf, key: deriveKey(passphrase, kdf) };
+  const kdf = newKdfParams();
+  const sealing: Sealing = { kdf, key: deriveKey(passphrase, kdf, KEYFILE_KIND) };
   const identity = createIdentity();
   const first = createPrekey(identity, now);
   const data: KeystoreData = {
@@ -207,32 +184,8 @@ export function openKeystore(home: string, passphrase: string): Keystore {
     throw ioError(`cannot read the keyfile in ${home}`, cause);
   }
 
-  let parsedJson: unknown;
-  try {
-    parsedJson = JSON.parse(text);
-  } catch (cause) {
-    throw damaged(home, cause);
-  }
-  const keyfile = keyfileSchema.safeParse(parsedJson);
-  if (!keyfile.success) throw damaged(home, keyfile.error);
-  const { kdf } = keyfile.data;
-
-  let sealed: Uint8Array;
-  try {
-    fromB64u(kdf.salt, SALT_BYTES);
-    sealed = fromB64u(keyfile.data.sealed);
-  } catch (cause) {
-    throw damaged(home, cause);
-  }
-
-  const sealing: Sealing = { kdf, key: deriveKey(passphrase, kdf) };
-  let plaintext: Uint8Array;
-  try {
-    plaintext = open(sealing.key, sealed, KEYFILE_AAD);
-  } catch (cause) {
-    sealing.key.fill(0);
-    throw new HotlineError('WRONG_PASSPHRASE', `wrong passphrase for the keyfile in ${home}`, { cause });
-  }
+  const { keyfile, key, plaintext } = openKeyfile(KEYFILE_KIND, home, passphrase, text, keyfileSchema, (cause) => damaged(home, cause));
+  const sealing: Sealing = { kdf: keyfile.kdf, key };
 
   try {
     return new Keystore(home, decodeData(home, plaintext), sealing);
@@ -257,18 +210,6 @@ function requirePassphrase(passphrase: string): void {
   }
 }
 
-function deriveKey(passphrase: string, kdf: KdfParams): Uint8Array {
-  const salt = fromB64u(kdf.salt, SALT_BYTES);
-  try {
-    const derived = scryptSync(passphrase, salt, KEY_BYTES, { N: kdf.N, r: kdf.r, p: kdf.p, maxmem: SCRYPT_MAXMEM });
-    const key = new Uint8Array(derived);
-    derived.fill(0);
-    return key;
-  } catch (cause) {
-    throw new HotlineError('BAD_INPUT', 'the keyfile asks for key-derivation parameters this machine cannot run', { cause });
-  }
-}
-
 function encodeData(data: KeystoreData): Uint8Array {
   const sealedData: z.infer<typeof sealedDataSchema> = {
     name: data.name,
@@ -280,82 +221,32 @@ function encodeData(data: KeystoreData): Uint8Array {
 }
 
 function decodeData(home: string, plaintext: Uint8Array): KeystoreData {
-  let json: unknown;
-  try {
-    json = JSON.parse(fromUtf8(plaintext));
-  } catch {
-    // No cause: a JSON.parse message quotes the text, and this text holds the secrets.
-    throw damaged(home, undefined);
-  }
-  const sealedData = sealedDataSchema.safeParse(json);
-  if (!sealedData.success) throw damaged(home, undefined);
+  const sealedData = parseOpenedPlaintext(plaintext, sealedDataSchema);
+  if (sealedData === null) throw damaged(home, undefined);
   let identitySecret: Uint8Array;
   let prekeys: KeystoreData['prekeys'];
   try {
-    identitySecret = fromB64u(sealedData.data.identitySecret, 64);
-    prekeys = sealedData.data.prekeys.map(({ prekey, secretKey }) => ({ prekey, secretKey: fromB64u(secretKey, 32) }));
+    identitySecret = fromB64u(sealedData.identitySecret, 64);
+    prekeys = sealedData.prekeys.map(({ prekey, secretKey }) => ({ prekey, secretKey: fromB64u(secretKey, 32) }));
   } catch (cause) {
     throw damaged(home, cause);
   }
   const kid = keyId(identitySecret.subarray(32));
   if (prekeys.some(({ prekey }) => prekey.owner !== kid)) throw damaged(home, undefined);
-  return { name: sealedData.data.name, createdAt: sealedData.data.createdAt, identitySecret, prekeys };
+  return { name: sealedData.name, createdAt: sealedData.createdAt, identitySecret, prekeys };
 }
 
 /**
- * Seals `data` and puts it in place atomically: a 0600 temp file in the same directory, fsync, then
- * rename ('replace') or hard link ('create', which refuses an existing keyfile even in a race).
+ * Seals `data` and puts it in place atomically (client/authority/atomic-file.ts): 'replace' renames over the
+ * keyfile; 'create' refuses an existing keyfile even in a race (CONFLICT).
  */
 function writeKeyfile(home: string, sealing: Sealing, data: KeystoreData, mode: 'create' | 'replace'): void {
-  const plaintext = encodeData(data);
-  let sealed: Uint8Array;
+  const text = `${JSON.stringify({ v: KEYFILE_VERSION, ...sealPlaintext(KEYFILE_KIND, sealing.key, sealing.kdf, encodeData(data)) })}\n`;
   try {
-    sealed = seal(sealing.key, plaintext, KEYFILE_AAD);
-  } finally {
-    plaintext.fill(0);
-  }
-  const text = `${JSON.stringify({ v: KEYFILE_VERSION, kdf: sealing.kdf, sealed: toB64u(sealed) })}\n`;
-
-  const file = path.join(home, KEYFILE_NAME);
-  const temp = path.join(home, `.${KEYFILE_NAME}.${process.pid}.${nodeRandomBytes(6).toString('hex')}.tmp`);
-  try {
-    const fd = fs.openSync(temp, 'wx', 0o600);
-    try {
-      fs.writeFileSync(fd, text, 'utf8');
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-    if (mode === 'create') {
-      try {
-        fs.linkSync(temp, file);
-      } catch (cause) {
-        if (errnoCode(cause) === 'EEXIST') throw alreadyExists(home);
-        throw cause;
-      }
-      fs.unlinkSync(temp);
-    } else {
-      fs.renameSync(temp, file);
-    }
-    fs.chmodSync(file, 0o600);
-    syncDirectory(home);
+    writeFileAtomic(path.join(home, KEYFILE_NAME), text, mode, `the keyfile in ${home}`);
   } catch (cause) {
-    fs.rmSync(temp, { force: true });
-    if (cause instanceof HotlineError) throw cause;
-    throw ioError(`cannot write the keyfile in ${home}`, cause);
-  }
-}
-
-// The rename is durable only once the directory entry is on disk; some platforms cannot fsync a directory.
-function syncDirectory(dir: string): void {
-  let fd: number | null = null;
-  try {
-    fd = fs.openSync(dir, 'r');
-    fs.fsyncSync(fd);
-  } catch {
-    // best effort
-  } finally {
-    if (fd !== null) fs.closeSync(fd);
+    if (cause instanceof HotlineError && cause.code === 'CONFLICT') throw alreadyExists(home);
+    throw cause;
   }
 }
 
@@ -365,14 +256,4 @@ function alreadyExists(home: string): HotlineError {
 
 function damaged(home: string, cause: unknown): HotlineError {
   return new HotlineError('BAD_INPUT', `the keyfile in ${home} is damaged or not a Hotline v${KEYFILE_VERSION} keyfile`, { cause });
-}
-
-function ioError(what: string, cause: unknown): HotlineError {
-  const code = errnoCode(cause);
-  return new HotlineError('BAD_INPUT', code === null ? what : `${what} (${code})`, { cause });
-}
-
-function errnoCode(cause: unknown): string | null {
-  if (typeof cause === 'object' && cause !== null && 'code' in cause && typeof cause.code === 'string') return cause.code;
-  return null;
 }

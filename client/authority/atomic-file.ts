@@ -6,10 +6,11 @@ import { HotlineError } from '../../shared/index.ts';
 
 /**
  * Puts `text` at `file` atomically, mode 0600. 'replace' renames over whatever is there; 'create' hard-links the
- * temp file into place, so it refuses an existing file even when two processes race (CONFLICT).
+ * temp file into place, so it refuses an existing file even when two processes race (CONFLICT). Any other failure
+ * is BAD_INPUT "cannot write `what`" (`file` unless a caller names it in its user's terms).
  * @example writeFileAtomic('/home/cert/.hotline/authority/rosters/CN-v2.json', json, 'create')
  */
-export function writeFileAtomic(file: string, text: string, mode: 'create' | 'replace'): void {
+export function writeFileAtomic(file: string, text: string, mode: 'create' | 'replace', what = file): void {
   const dir = path.dirname(file);
   const temp = path.join(dir, `.${path.basename(file)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
   try {
@@ -36,7 +37,7 @@ export function writeFileAtomic(file: string, text: string, mode: 'create' | 're
   } catch (cause) {
     fs.rmSync(temp, { force: true });
     if (cause instanceof HotlineError) throw cause;
-    throw ioError(`cannot write ${file}`, cause);
+    throw ioError(`cannot write ${what}`, cause);
   }
 }
 
@@ -56,6 +57,7 @@ export function ioError(what: string, cause: unknown): HotlineError {
   return new HotlineError('BAD_INPUT', code === null ? what : `${what} (${code})`, { cause });
 }
 
+/** The errno code (ENOENT, EEXIST…) a failed file operation threw, or null when it carries none. */
 export function errnoCode(cause: unknown): string | null {
   if (typeof cause === 'object' && cause !== null && 'code' in cause && typeof cause.code === 'string') return cause.code;
   return null;

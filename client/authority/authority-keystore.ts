@@ -1,23 +1,20 @@
 // A state authority's encrypted keyfile, authority.key in HOTLINE_HOME: its Ed25519 key, state and name, sealed under a passphrase.
-import { randomBytes as nodeRandomBytes, scryptSync } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { z } from 'zod';
 import {
   createIdentity,
   fromB64u,
-  fromUtf8,
   HotlineError,
   keyId,
   nameSchema,
-  open,
-  seal,
   stateCodeSchema,
   timestampSchema,
   toB64u,
   utf8,
   type Identity,
 } from '../../shared/index.ts';
+import { b64uText, deriveKey, kdfSchema, newKdfParams, openKeyfile, parseOpenedPlaintext, sealPlaintext, type KeyfileKind, type SealedFields } from '../keyfile-sealing.ts';
 import { ensurePrivateDir, errnoCode, ioError, writeFileAtomic } from './atomic-file.ts';
 
 /** The authority keyfile's name inside HOTLINE_HOME (a PoC's identity.key may sit next to it; they never mix). */
@@ -32,31 +29,10 @@ export interface Authority {
   readonly identity: Identity;
 }
 
-// The same scheme as client/keystore.ts (scrypt, then XChaCha20-Poly1305 via shared/crypto) under its own
-// associated data, so a PoC's keyfile copied over this one can never open as an authority.
+// Sealed as a PoC's keyfile is (client/keyfile-sealing.ts), under its own associated data, so a PoC's keyfile
+// copied over this one can never open as an authority.
 const KEYFILE_VERSION = 1;
-const KEYFILE_AAD = utf8('hotline-authority-keyfile-v1');
-const KEY_BYTES = 32;
-const SALT_BYTES = 16;
-const SCRYPT_MAXMEM = 64 * 1024 * 1024;
-const DEFAULT_KDF = { alg: 'scrypt', N: 32768, r: 8, p: 1 } as const;
-
-const b64uText = z.string().regex(/^[A-Za-z0-9_-]*$/, 'must be base64url');
-
-// Bounds keep a doctored keyfile from making scrypt allocate or spin without limit.
-const kdfSchema = z.strictObject({
-  alg: z.literal('scrypt'),
-  N: z
-    .number()
-    .int()
-    .min(2 ** 14)
-    .max(2 ** 20)
-    .refine((n) => (n & (n - 1)) === 0, 'N must be a power of two'),
-  r: z.number().int().min(1).max(32),
-  p: z.number().int().min(1).max(16),
-  salt: b64uText,
-});
-type KdfParams = z.infer<typeof kdfSchema>;
+const KEYFILE_KIND: KeyfileKind = { aad: utf8('hotline-authority-keyfile-v1'), label: 'the authority keyfile' };
 
 const keyfileSchema = z.strictObject({
   v: z.literal(KEYFILE_VERSION),
@@ -86,18 +62,17 @@ export function createAuthority(home: string, passphrase: string, state: string,
   ensurePrivateDir(home);
   if (authorityExists(home)) throw alreadyExists(home);
 
-  const kdf: KdfParams = { ...DEFAULT_KDF, salt: toB64u(nodeRandomBytes(SALT_BYTES)) };
-  const key = deriveKey(passphrase, kdf);
+  const kdf = newKdfParams();
+  const key = deriveKey(passphrase, kdf, KEYFILE_KIND);
   const identity = createIdentity();
   const plaintext = utf8(JSON.stringify({ state, name, createdAt: now, authoritySecret: toB64u(identity.keys.secretKey) } satisfies z.infer<typeof sealedDataSchema>));
-  let sealed: Uint8Array;
+  let sealedFields: SealedFields;
   try {
-    sealed = seal(key, plaintext, KEYFILE_AAD);
+    sealedFields = sealPlaintext(KEYFILE_KIND, key, kdf, plaintext);
   } finally {
-    plaintext.fill(0);
     key.fill(0);
   }
-  const text = `${JSON.stringify({ v: KEYFILE_VERSION, kind: 'authority', kdf, sealed: toB64u(sealed) })}\n`;
+  const text = `${JSON.stringify({ v: KEYFILE_VERSION, kind: 'authority', ...sealedFields })}\n`;
   try {
     writeFileAtomic(keyfilePath(home), text, 'create');
   } catch (cause) {
@@ -123,30 +98,8 @@ export function openAuthority(home: string, passphrase: string): Authority {
     }
     throw ioError(`cannot read the authority keyfile in ${home}`, cause);
   }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (cause) {
-    throw damaged(home, cause);
-  }
-  const keyfile = keyfileSchema.safeParse(json);
-  if (!keyfile.success) throw damaged(home, keyfile.error);
-  let sealed: Uint8Array;
-  try {
-    fromB64u(keyfile.data.kdf.salt, SALT_BYTES);
-    sealed = fromB64u(keyfile.data.sealed);
-  } catch (cause) {
-    throw damaged(home, cause);
-  }
-  const key = deriveKey(passphrase, keyfile.data.kdf);
-  let plaintext: Uint8Array;
-  try {
-    plaintext = open(key, sealed, KEYFILE_AAD);
-  } catch (cause) {
-    throw new HotlineError('WRONG_PASSPHRASE', `wrong passphrase for the authority keyfile in ${home}`, { cause });
-  } finally {
-    key.fill(0);
-  }
+  const { key, plaintext } = openKeyfile(KEYFILE_KIND, home, passphrase, text, keyfileSchema, (cause) => damaged(home, cause));
+  key.fill(0);
   try {
     return decodeAuthority(home, plaintext);
   } finally {
@@ -164,40 +117,21 @@ function keyfilePath(home: string): string {
 }
 
 function decodeAuthority(home: string, plaintext: Uint8Array): Authority {
-  let json: unknown;
-  try {
-    json = JSON.parse(fromUtf8(plaintext));
-  } catch {
-    // No cause: a JSON.parse message quotes the text, and this text holds the secret key.
-    throw damaged(home, undefined);
-  }
-  const data = sealedDataSchema.safeParse(json);
-  if (!data.success) throw damaged(home, undefined);
+  const data = parseOpenedPlaintext(plaintext, sealedDataSchema);
+  if (data === null) throw damaged(home, undefined);
   let secretKey: Uint8Array;
   try {
-    secretKey = fromB64u(data.data.authoritySecret, 64);
+    secretKey = fromB64u(data.authoritySecret, 64);
   } catch {
     throw damaged(home, undefined);
   }
   const publicKey = secretKey.slice(32);
   const identity: Identity = { kid: keyId(publicKey), keys: { publicKey, secretKey } };
-  return Object.freeze({ home, state: data.data.state, name: data.data.name, createdAt: data.data.createdAt, identity });
+  return Object.freeze({ home, state: data.state, name: data.name, createdAt: data.createdAt, identity });
 }
 
 function requirePassphrase(passphrase: string): void {
   if (passphrase === '') throw new HotlineError('BAD_INPUT', 'the passphrase is empty; set HOTLINE_AUTHORITY_PASSPHRASE or HOTLINE_PASSPHRASE');
-}
-
-function deriveKey(passphrase: string, kdf: KdfParams): Uint8Array {
-  const salt = fromB64u(kdf.salt, SALT_BYTES);
-  try {
-    const derived = scryptSync(passphrase, salt, KEY_BYTES, { N: kdf.N, r: kdf.r, p: kdf.p, maxmem: SCRYPT_MAXMEM });
-    const key = new Uint8Array(derived);
-    derived.fill(0);
-    return key;
-  } catch (cause) {
-    throw new HotlineError('BAD_INPUT', 'the authority keyfile asks for key-derivation parameters this machine cannot run', { cause });
-  }
 }
 
 function alreadyExists(home: string): HotlineError {
