@@ -40,7 +40,7 @@ import { HistoryStore, type ContactRecord, type MessageRecord } from './history.
 import type { Keystore } from './keystore.ts';
 import type { Profile } from './profile.ts';
 import { RelayConnection } from './relay-connection.ts';
-import { trustContact } from './trust.ts';
+import { trustContact } from './trust/contacts.ts';
 import { ingestTrustDocuments } from './trust/trust-keeper.ts';
 import { TrustStore } from './trust/trust-store.ts';
 

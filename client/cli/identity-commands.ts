@@ -5,7 +5,7 @@ import { fingerprint, HotlineError, initCrypto, joinResponseSchema, signStatemen
 import { HistoryStore } from '../history.ts';
 import { createKeystore, keystoreExists } from '../keystore.ts';
 import { readProfile, writeProfile } from '../profile.ts';
-import { trustContact } from '../trust.ts';
+import { trustContact } from '../trust/contacts.ts';
 import { contactLine } from './format.ts';
 import { fail, hotlineHome, httpUrlOf, openIdentity, output, passphrase, relayUrls, withClient } from './context.ts';
 

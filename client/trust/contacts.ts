@@ -1,6 +1,6 @@
 // Marking a pinned contact verified once a person has compared its fingerprint out of band.
-import { fingerprint, HotlineError } from '../shared/index.ts';
-import type { ContactRecord, HistoryStore } from './history.ts';
+import { fingerprint, HotlineError } from '../../shared/index.ts';
+import type { ContactRecord, HistoryStore } from '../history.ts';
 
 export function trustContact(history: HistoryStore, kid: string, typedFingerprint: string, now: number): ContactRecord {
   const contact = history.contact(kid);
