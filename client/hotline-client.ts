@@ -326,27 +326,6 @@ export class HotlineClient extends EventEmitter<HotlineClientEvents> {
     const docs = await conn.request<TrustDocs>({ type: 'trust.get' });
     const result = this.history.transaction(() => ingestTrustDocuments(this.trustStore, this.anchor, conn.url, docs, this.now()));
     for (const a of result.alarms) this.alarm(a.code, a.message, null, conn.url);
-    // Two relays must serve the same documents: one whose newest version differs under a number we hold is a split view.
-    for (const c of docs.charters) this.checkSameAs(conn.url, 'charter', c);
-    for (const r of docs.rosters) this.checkSameAs(conn.url, 'roster', r);
-  }
-
-  private checkSameAs(relay: string, kind: 'charter' | 'roster', value: Record<string, unknown>): void {
-    try {
-      if (kind === 'charter') {
-        const doc = value as unknown as SignedCharter;
-        const held = this.trustStore.charter(doc.charter.channel, doc.charter.version);
-        if (held && charterHash(held.charter) !== charterHash(doc.charter)) throw new HotlineError('SPLIT_VIEW', `${relay} serves another charter ${doc.charter.channel} v${doc.charter.version} than the one verified here`);
-      } else {
-        const doc = value as unknown as SignedRoster;
-        const held = this.trustStore.roster(doc.roster.state, doc.roster.version);
-        if (held && rosterHash(held.roster) !== rosterHash(doc.roster)) throw new HotlineError('SPLIT_VIEW', `${relay} serves another roster ${doc.roster.state} v${doc.roster.version} than the one verified here`);
-      }
-    } catch (cause) {
-      const e = toHotlineError(cause);
-      // A malformed document was already reported by the keeper; only a real split view is new here.
-      if (e.code === 'SPLIT_VIEW') this.alarm(e.code, e.message, null, relay);
-    }
   }
 
   /** Refreshes trust documents from every connected relay. */
@@ -611,11 +590,7 @@ export class HotlineClient extends EventEmitter<HotlineClientEvents> {
   /** The display name of a key: from the signed rosters, else a contact, or this identity itself. */
   nameOf(kid: string): string | null {
     if (kid === this.identity.kid) return `${this.options.profile.name} (you)`;
-    for (const r of this.trustStore.rosters()) {
-      const m = rosterMember(r.roster, kid);
-      if (m) return m.name;
-    }
-    return this.history.contact(kid)?.name ?? null;
+    return this.trustStore.memberName(kid) ?? this.history.contact(kid)?.name ?? null;
   }
 
   /**

@@ -73,8 +73,7 @@ export function precheckEnvelope(reader: AcceptReader, sender: MemberRecord, env
   if (sender.role === 'reviewer') throw new HotlineError('WRONG_ROLE', 'reviewers cannot send envelopes');
   const channel = store.getChannel(h.channel);
   if (!channel) throw new HotlineError('UNKNOWN_CHANNEL', `no channel ${h.channel} on this relay`);
-  // An identical resend of a stored envelope is answered with its original receipt, whatever came into force since.
-  const trust = store.envelopeById(h.id) ? reader.trust.resolveStored(h) : reader.trust.resolveCurrent(h);
+  const trust = resolveTrust(reader, h);
   const standing = senderStanding(trust, h);
   if (standing.as === 'director') {
     checkDirectorEnvelope(store, sender, h);
@@ -216,6 +215,22 @@ export function commitEnvelope(ctx: AcceptContext, v: ValidatedEnvelope): Accept
     deadlineChanges = recordThreadAck(store, ctx.audit, h, thread, acceptedAt);
   }
   return { rowid, receipt, duplicate: false, envelopeJson, receiptJson, deliverTo, envelope: v.envelope, deadlineChanges };
+}
+
+/**
+ * The documents in force that the header names; for an envelope already on record (an identical resend), the ones it
+ * named then, whatever came into force since, so that it gets its original receipt. The store is read only when the
+ * documents in force do not match: never on the common path.
+ */
+function resolveTrust(reader: AcceptReader, h: Envelope['header']): HeaderTrust {
+  try {
+    return reader.trust.resolveCurrent(h);
+  } catch (cause) {
+    if (cause instanceof HotlineError && cause.code === 'TRUST_STALE' && reader.store.envelopeById(h.id)) {
+      return reader.trust.resolveStored(h);
+    }
+    throw cause;
+  }
 }
 
 function sameTrust(a: HeaderTrust, b: HeaderTrust): boolean {

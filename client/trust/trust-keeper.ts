@@ -6,7 +6,9 @@ import {
   HotlineError,
   sameFingerprint,
   toHotlineError,
+  verifyCharter,
   verifyCharterChain,
+  verifyRoster,
   verifyRosterChain,
   type SignedCharter,
 } from '../../shared/index.ts';
@@ -50,8 +52,9 @@ export function ingestTrustDocuments(store: TrustStore, anchor: TrustAnchor, rel
     const e = toHotlineError(cause);
     alarms.push(new HotlineError(e.code, `${relay}: ${what}: ${e.message}`, { detail: { relay, ...e.detail } }));
   };
-  for (const [channel, chain] of groupBy(docs.charters, (d) => field(d, 'charter', 'channel'))) {
+  for (const [channel, served] of groupBy(docs.charters, (d) => field(d, 'charter', 'channel'))) {
     try {
+      const chain = notYetHeld(served, 'charter', (v) => store.charter(channel, v), (value) => verifyCharter(value));
       const fresh = verifyCharterChain(store.latestCharter(channel), chain);
       for (const doc of fresh) {
         checkPinnedAuthority(doc, anchor);
@@ -62,10 +65,11 @@ export function ingestTrustDocuments(store: TrustStore, anchor: TrustAnchor, rel
       alarm(cause, `charter of ${channel}`);
     }
   }
-  for (const [state, chain] of groupBy(docs.rosters, (d) => field(d, 'roster', 'state'))) {
+  for (const [state, served] of groupBy(docs.rosters, (d) => field(d, 'roster', 'state'))) {
     const authority = authorityFor(store, state);
     if (authority === null) continue;
     try {
+      const chain = notYetHeld(served, 'roster', (v) => store.roster(state, v), (value) => verifyRoster(value, { state, authority }));
       for (const doc of verifyRosterChain(store.latestRoster(state), chain, authority)) {
         store.addRoster(doc, now);
         added++;
@@ -75,6 +79,29 @@ export function ingestTrustDocuments(store: TrustStore, anchor: TrustAnchor, rel
     }
   }
   return { alarms, added };
+}
+
+/**
+ * The served versions this PoC does not hold yet. A version it holds, served with the same signature(s), is the same
+ * document (Ed25519 signatures are deterministic over the body): skipped without hashing or verifying. One served
+ * with other signatures is verified, and if it checks out it is a split view: the relay shows someone else another
+ * document under that number.
+ */
+function notYetHeld(served: readonly unknown[], kind: 'roster' | 'charter', held: (version: number) => unknown, verify: (value: unknown) => unknown): unknown[] {
+  const sigsOf = (value: unknown) => JSON.stringify(kind === 'roster' ? (value as { sig?: unknown })?.sig : (value as { sigs?: unknown })?.sigs);
+  const out: unknown[] = [];
+  for (const value of served) {
+    const version = (value as Record<string, { version?: unknown } | undefined> | null)?.[kind]?.version;
+    const mine = typeof version === 'number' ? held(version) : null;
+    if (!mine) {
+      out.push(value);
+      continue;
+    }
+    if (sigsOf(mine) === sigsOf(value)) continue;
+    verify(value);
+    throw new HotlineError('SPLIT_VIEW', `another ${kind} is served under version ${version} than the one verified here`);
+  }
+  return out;
 }
 
 /** The authority the held charters name for `state` (they agree: the relay refuses others, and so does this check). */

@@ -14,6 +14,8 @@ type Kind = 'roster' | 'charter';
 /** Only documents that passed verification (client/trust/trust-keeper.ts) are ever written here. */
 export class TrustStore {
   private readonly cache = new Map<string, unknown>();
+  /** Names by key from the newest rosters, built on first use and dropped when a document is added. */
+  private names: Map<string, string> | null = null;
 
   constructor(private readonly db: Database.Database) {
     db.exec(schema);
@@ -71,6 +73,13 @@ export class TrustStore {
   private put(kind: Kind, subject: string, version: number, hash: string, doc: unknown, now: number): void {
     this.db.prepare('INSERT OR IGNORE INTO trust_docs (kind, subject, version, hash, doc_json, verified_at) VALUES (?, ?, ?, ?, ?, ?)').run(kind, subject, version, hash, JSON.stringify(doc), now);
     this.cache.delete(`${kind}:${subject}:latest`);
+    this.names = null;
+  }
+
+  /** The name the newest verified roster gives `kid`, or null (looked up for every message shown). */
+  memberName(kid: string): string | null {
+    if (!this.names) this.names = new Map(this.rosters().flatMap((r) => r.roster.members.map((m) => [m.kid, m.name] as const)));
+    return this.names.get(kid) ?? null;
   }
 
   /** The documents by version, as the shared/trust checks read them. */

@@ -104,9 +104,6 @@ export function verifyCharterChain(held: SignedCharter | null, chain: readonly u
   for (const value of chain) {
     const version = (value as { charter?: { version?: unknown } } | null)?.charter?.version;
     if (newest && typeof version === 'number' && version < newest.charter.version) continue;
-    // The version held, served again unchanged: nothing to check (a changed one is verified below, then a split view).
-    const parsedSame = newest && version === newest.charter.version ? signedCharterSchema.safeParse(value) : null;
-    if (newest && parsedSame?.success && charterHash(parsedSame.data.charter) === charterHash(newest.charter)) continue;
     const doc = verifyCharter(value, pinned);
     if (held && doc.charter.channel !== held.charter.channel) throw new HotlineError('TRUST_INVALID', `charter of ${doc.charter.channel} in the chain of ${held.charter.channel}`);
     if (newest && doc.charter.version <= newest.charter.version) {
