@@ -48,6 +48,7 @@ type Deliver = Extract<RelayMessage, { type: 'deliver' }>;
 type Accepted = Extract<RelayMessage, { type: 'accepted' }>;
 type Keys = Extract<RelayMessage, { type: 'keys' }>;
 type TrustDocs = Extract<RelayMessage, { type: 'trust' }>;
+type RecipientKeyOf = { kid: string; prekey: NonNullable<DirectoryEntry['prekey']> };
 type RelayEventMessage = Extract<RelayMessage, { type: 'event' }>;
 export type DrillStatus = Extract<RelayMessage, { type: 'drill.status' }>;
 
@@ -413,27 +414,7 @@ export class HotlineClient extends EventEmitter<HotlineClientEvents> {
       throw new HotlineError('BAD_INPUT', 'the notice text is empty: write what happened');
     }
     const channel = this.channelTo(input.toState, own);
-    // The newest rosters and charter, fetched beside the key directory (one round trip for both): a member removed or
-    // added since the last send is known before anything is encrypted.
-    const targetStates = director ? [input.toState] : [...channel.states];
-    const [, entries] = await Promise.all([this.refreshTrust(), this.directory(targetStates)]);
-    const trust = this.currentTrust(channel);
-    if (director) {
-      if (!trust.charter.charter.directors.includes(this.identity.kid)) throw new HotlineError('NOT_IN_ROSTER', `the charter of ${channel.id} does not name this key as a drill director`);
-    } else {
-      const ownRoster = trust.rosters[own];
-      const me = ownRoster ? rosterMember(ownRoster.roster, this.identity.kid) : null;
-      if (!me || !watchRoles.has(me.role)) {
-        throw new HotlineError('NOT_IN_ROSTER', `this key is not a PoC in ${own}'s signed roster: give your authority \`${this.identity.kid}\` and fingerprint ${fingerprint(this.identity.kid)} for \`hotline roster add\``);
-      }
-    }
-    // A director's inject goes to the participant state it targets only: the state it plays does not receive it.
-    const members = watchMembers({ rosters: Object.fromEntries(Object.entries(trust.rosters).map(([st, r]) => [st, r.roster])) }, targetStates);
-    const memberState = new Map(targetStates.flatMap((st) => (trust.rosters[st]?.roster.members ?? []).map((m) => [m.kid, st] as const)));
-    if ((kind === 'notice' || kind === 'raise' || kind === 'reply') && !members.some((m) => memberState.get(m.kid) === input.toState)) {
-      throw new HotlineError('NOT_IN_ROSTER', `${input.toState}'s signed roster lists no PoC or alternate yet`);
-    }
-    const recipients = this.rosterRecipients(members, memberState, entries);
+    let plan = await this.planRecipients(channel, own, input.toState, kind, director);
     const id = uuidv7(this.now());
     const content = { subject: input.subject ?? null, text: input.text };
     let lastError: HotlineError | null = null;
@@ -452,19 +433,20 @@ export class HotlineClient extends EventEmitter<HotlineClientEvents> {
           seq: this.history.nextSeq(),
           createdAt,
           refs: [...(input.refs ?? [])],
-          trust: trust.refs,
+          trust: plan.trust.refs,
         },
         content,
-        recipients,
+        recipients: plan.recipients,
         now: this.prekeyClock(),
       });
       const outcome = await this.submit(envelope);
       if (outcome.receipts.length > 0) {
         const first = outcome.receipts[0] as RelayReceipt;
         // The deadline is the charter's (or the drill's, signed in the header): a relay that states another is alarmed.
-        const deadline = expectedAckDeadline(trust.charter.charter, envelope.header, first.acceptedAt);
+        const charter = plan.trust.charter.charter;
+        const deadline = expectedAckDeadline(charter, envelope.header, first.acceptedAt);
         // Each relay times its own acceptance: its deadline is judged from its own acceptedAt.
-        for (const r of outcome.receipts) this.checkStatedDeadline(envelope.header, r, expectedAckDeadline(trust.charter.charter, envelope.header, r.acceptedAt), null);
+        for (const r of outcome.receipts) this.checkStatedDeadline(envelope.header, r, expectedAckDeadline(charter, envelope.header, r.acceptedAt), null);
         this.history.record(
           { ...messageRecordOf(envelope.header, content, first, 'out'), ackDeadline: deadline },
           this.now(),
@@ -476,14 +458,13 @@ export class HotlineClient extends EventEmitter<HotlineClientEvents> {
           ackDeadline: deadline,
           receipts: outcome.receipts,
           failed: outcome.failed,
-          recipients: recipients.length,
-          recipientList: recipients.map((r) => ({ kid: r.kid, name: members.find((m) => m.kid === r.kid)?.name ?? '?', state: memberState.get(r.kid) ?? '?' })),
+          recipients: plan.recipients.length,
+          recipientList: plan.recipientList,
         };
       }
-      // A roster or charter changed meanwhile: fetch it and build the envelope again against the new one.
+      // A roster or charter changed meanwhile: fetch it, choose the recipients again, and build the envelope anew.
       if (outcome.failed.some((f) => f.code === 'TRUST_STALE')) {
-        await this.refreshTrust();
-        Object.assign(trust, this.currentTrust(channel));
+        plan = await this.planRecipients(channel, own, input.toState, kind, director);
         continue;
       }
       const stale = outcome.failed.find((f) => f.code === 'SEQ_NOT_INCREASING');
@@ -496,6 +477,41 @@ export class HotlineClient extends EventEmitter<HotlineClientEvents> {
       if (m) this.history.bumpSeq(Number(m[1]));
     }
     throw lastError ?? new HotlineError('RELAY_UNREACHABLE');
+  }
+
+  /**
+   * Who an envelope goes to, decided from the newest rosters and charter, fetched beside the key directory (one round
+   * trip for both), so that a member removed or added since the last send is known before anything is encrypted.
+   * Throws NOT_IN_ROSTER when this key has no standing, MEMBER_UNREACHABLE when a roster member has no usable key.
+   */
+  private async planRecipients(
+    channel: ChannelInfo,
+    own: string,
+    toState: string,
+    kind: EnvelopeHeader['kind'],
+    director: boolean,
+  ): Promise<{ trust: ReturnType<HotlineClient['currentTrust']>; recipients: RecipientKeyOf[]; recipientList: SendResult['recipientList'] }> {
+    const targetStates = director ? [toState] : [...channel.states];
+    const [, entries] = await Promise.all([this.refreshTrust(), this.directory(targetStates)]);
+    const trust = this.currentTrust(channel);
+    if (director) {
+      if (!trust.charter.charter.directors.includes(this.identity.kid)) throw new HotlineError('NOT_IN_ROSTER', `the charter of ${channel.id} does not name this key as a drill director`);
+    } else {
+      const ownRoster = trust.rosters[own];
+      const me = ownRoster ? rosterMember(ownRoster.roster, this.identity.kid) : null;
+      if (!me || !watchRoles.has(me.role)) {
+        throw new HotlineError('NOT_IN_ROSTER', `this key is not a PoC in ${own}'s signed roster: give your authority \`${this.identity.kid}\` and fingerprint ${fingerprint(this.identity.kid)} for \`hotline roster add\``);
+      }
+    }
+    // A director's inject goes to the participant state it targets only: the state it plays does not receive it.
+    const members = watchMembers({ rosters: Object.fromEntries(Object.entries(trust.rosters).map(([st, r]) => [st, r.roster])) }, targetStates);
+    const memberState = new Map(targetStates.flatMap((st) => (trust.rosters[st]?.roster.members ?? []).map((m) => [m.kid, st] as const)));
+    if ((kind === 'notice' || kind === 'raise' || kind === 'reply') && !members.some((m) => memberState.get(m.kid) === toState)) {
+      throw new HotlineError('NOT_IN_ROSTER', `${toState}'s signed roster lists no PoC or alternate yet`);
+    }
+    const recipients = this.rosterRecipients(members, memberState, entries);
+    const recipientList = recipients.map((r) => ({ kid: r.kid, name: members.find((m) => m.kid === r.kid)?.name ?? '?', state: memberState.get(r.kid) ?? '?' }));
+    return { trust, recipients, recipientList };
   }
 
   /** Alarms when a relay's receipt states another acknowledgement deadline than the charter gives. */

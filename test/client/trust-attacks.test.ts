@@ -187,6 +187,26 @@ describe('trust: a modified relay (a front holding the relay key)', () => {
     expect(relay.store.totalPending()).toBe(0);
   });
 
+  it('chooses the recipients again when a roster changed between fetching it and sending (TRUST_STALE)', async () => {
+    const { us, cn } = await setup('replan');
+    const nightDesk = await enrolPoc(relay, { root, label: 'replan-cn-night', state: 'CN', name: 'CN night desk' });
+    const proxy = await startTamperProxy(relay.url);
+    proxies.push(proxy);
+    let held = false;
+    proxy.toRelay = (f, link) => {
+      if (f.type !== 'send' || held) return f;
+      // The first send waits here while CN's authority adds its night desk; then the relay's answer is "stale".
+      held = true;
+      void installRosters(relay, [nightDesk]).then(() => link.toClient({ type: 'error', rid: f.rid, code: 'TRUST_STALE', message: 'a new roster came into force' }));
+      return null;
+    };
+    const usClient = await connected(us, proxy.url);
+    const sent = await usClient.send({ toState: 'CN', level: 'FLASH', text: 'Scanning' });
+    const recipients = relay.store.envelopeById(sent.id)?.envelope.recipients.map((r) => r.kid).sort();
+    expect(recipients).toEqual([cn.keystore.identity.kid, nightDesk.keystore.identity.kid].sort());
+    expect(sent.recipientList.map((m) => m.name).sort()).toEqual(['CN CERT duty officer', 'CN night desk']);
+  });
+
   it('delivers a FLASH "from US" signed by a key no roster lists: CN alarms and shows nothing', async () => {
     const { cn } = await setup('forged');
     const proxy = await startTamperProxy(relay.url);
