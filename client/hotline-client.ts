@@ -464,7 +464,7 @@ export class HotlineClient extends EventEmitter<HotlineClientEvents> {
       }
       // A roster or charter changed meanwhile: fetch it, choose the recipients again, and build the envelope anew.
       if (outcome.failed.some((f) => f.code === 'TRUST_STALE')) {
-        plan = await this.planRecipients(channel, own, input.toState, kind, director);
+        plan = await this.planRecipients(channel, own, input.toState, kind, director, true);
         continue;
       }
       const stale = outcome.failed.find((f) => f.code === 'SEQ_NOT_INCREASING');
@@ -480,8 +480,10 @@ export class HotlineClient extends EventEmitter<HotlineClientEvents> {
   }
 
   /**
-   * Who an envelope goes to, decided from the newest rosters and charter, fetched beside the key directory (one round
-   * trip for both), so that a member removed or added since the last send is known before anything is encrypted.
+   * Who an envelope goes to, decided from the rosters and charter held. They are fetched at welcome, when none is held,
+   * and again when they do not allow the send (a member unreachable or missing may have been removed or added since)
+   * or the relay answers TRUST_STALE: then the plan is made once more. Not before every send: that was a third frame
+   * per notice, and a burst of them ran into the relay's per-connection rate limit.
    * Throws NOT_IN_ROSTER when this key has no standing, MEMBER_UNREACHABLE when a roster member has no usable key.
    */
   private async planRecipients(
@@ -490,9 +492,29 @@ export class HotlineClient extends EventEmitter<HotlineClientEvents> {
     toState: string,
     kind: EnvelopeHeader['kind'],
     director: boolean,
+    refresh = false,
   ): Promise<{ trust: ReturnType<HotlineClient['currentTrust']>; recipients: RecipientKeyOf[]; recipientList: SendResult['recipientList'] }> {
     const targetStates = director ? [toState] : [...channel.states];
-    const [, entries] = await Promise.all([this.refreshTrust(), this.directory(targetStates)]);
+    const held = !refresh && this.trustStore.latestCharter(channel.id) !== null && channel.states.every((st) => this.trustStore.latestRoster(st) !== null);
+    if (!held) await this.refreshTrust();
+    try {
+      return this.planFrom(channel, own, toState, kind, director, targetStates, await this.directory(targetStates));
+    } catch (cause) {
+      const code = toHotlineError(cause).code;
+      if (!held || !['NOT_IN_ROSTER', 'MEMBER_UNREACHABLE', 'NO_CHARTER'].includes(code)) throw cause;
+      return this.planRecipients(channel, own, toState, kind, director, true);
+    }
+  }
+
+  private planFrom(
+    channel: ChannelInfo,
+    own: string,
+    toState: string,
+    kind: EnvelopeHeader['kind'],
+    director: boolean,
+    targetStates: readonly string[],
+    entries: readonly DirectoryEntry[],
+  ): { trust: ReturnType<HotlineClient['currentTrust']>; recipients: RecipientKeyOf[]; recipientList: SendResult['recipientList'] } {
     const trust = this.currentTrust(channel);
     if (director) {
       if (!trust.charter.charter.directors.includes(this.identity.kid)) throw new HotlineError('NOT_IN_ROSTER', `the charter of ${channel.id} does not name this key as a drill director`);
