@@ -1,5 +1,6 @@
 // The accept path: validate an envelope against the roster and channel, then commit it with its audit event and signed receipt.
 import {
+  CHAIN_GENESIS,
   checkDrillRefs,
   expectedAckDeadline,
   HotlineError,
@@ -155,6 +156,7 @@ export function commitEnvelope(ctx: AcceptContext, v: ValidatedEnvelope): Accept
   }
   const lastSeq = store.lastSeq(h.from);
   if (h.seq <= lastSeq) throw new HotlineError('SEQ_NOT_INCREASING', `seq ${h.seq} is not above the last accepted ${lastSeq}`);
+  checkChainLink(store, h);
   for (const [i, ref] of h.refs.entries()) {
     const target = store.envelopeById(ref);
     // An answer's first ref is what it answers: it must be on record. Other refs are context, but never across
@@ -195,7 +197,7 @@ export function commitEnvelope(ctx: AcceptContext, v: ValidatedEnvelope): Accept
     },
     acceptedAt,
   );
-  const receipt = signReceipt(ctx.relay, { id: h.id, hash: v.digest.hash, acceptedAt, auditSeq: event.seq, ackDeadline });
+  const receipt = signReceipt(ctx.relay, { id: h.id, hash: v.digest.hash, acceptedAt, auditSeq: event.seq, ackDeadline, auditHash: event.hash });
   const envelopeJson = v.envelopeJson ?? JSON.stringify(v.envelope);
   const receiptJson = JSON.stringify(receipt);
   const rowid = store.insertEnvelope({
@@ -215,6 +217,24 @@ export function commitEnvelope(ctx: AcceptContext, v: ValidatedEnvelope): Accept
     deadlineChanges = recordThreadAck(store, ctx.audit, h, thread, acceptedAt);
   }
   return { rowid, receipt, duplicate: false, envelopeJson, receiptJson, deliverTo, envelope: v.envelope, deadlineChanges };
+}
+
+/**
+ * A v3 envelope must continue its sender's chain on the channel: the next chanSeq, and prev the hash of the envelope
+ * accepted last. A chartered channel carries v3 envelopes only once its sender has started a chain there, so a sender
+ * cannot drop back to unchained envelopes. CHAIN_BROKEN carries the head held here, so the client can resend or resync.
+ */
+function checkChainLink(store: RelayStore, h: Envelope['header']): void {
+  const head = store.chainHead(h.from, h.channel);
+  const detail = { channel: h.channel, chanSeq: head?.chanSeq ?? 0, hash: head?.hash ?? CHAIN_GENESIS };
+  if (h.chanSeq === undefined || h.prev === undefined) {
+    if (head !== null) throw new HotlineError('CHAIN_BROKEN', `this sender's envelopes on ${h.channel} are chained (v3) since chanSeq 1; an unchained one is refused`, { detail });
+    return;
+  }
+  const expected = (head?.chanSeq ?? 0) + 1;
+  if (h.chanSeq !== expected || h.prev !== detail.hash) {
+    throw new HotlineError('CHAIN_BROKEN', `chanSeq ${h.chanSeq} does not continue this sender's chain on ${h.channel}: the relay holds ${expected - 1}; the next is ${expected} with prev ${detail.hash.slice(0, 8)}…`, { detail });
+  }
 }
 
 /**

@@ -1,7 +1,13 @@
 // Appends relay events to the hash chain in the store and signs a checkpoint every N events or T milliseconds.
-import { signCheckpoint, type AuditEvent, type Identity } from '../shared/index.ts';
+import { signCheckpoint, signManifest, signRelayEvent, type AuditEvent, type BundleManifest, type Identity } from '../shared/index.ts';
 import type { Clock } from './clock.ts';
 import type { RelayStore } from './store.ts';
+
+/** Signs export manifests with the relay key (without handing the key to the review side). */
+export interface ManifestSigner {
+  readonly kid: string;
+  sign(fields: Omit<BundleManifest, 'sig' | 'relay'>): BundleManifest;
+}
 
 export class AuditLog {
   private lastCheckpointSeq: number;
@@ -23,6 +29,17 @@ export class AuditLog {
     const event = this.store.appendAudit(at, type, data);
     if (event.seq - this.lastCheckpointSeq >= this.every) this.checkpointAt(event);
     return event;
+  }
+
+  /** The relay's signature on an export bundle's manifest. */
+  get manifestSigner(): ManifestSigner {
+    const relay = this.relay;
+    return { kid: relay.kid, sign: (fields) => signManifest(relay, fields) };
+  }
+
+  /** The `event` frame devices are sent for an audit event, signed by the relay (shared/evidence/relay-event.ts). */
+  eventFrame(kind: string, event: AuditEvent, data: Record<string, unknown>): string {
+    return JSON.stringify({ type: 'event', event: signRelayEvent(this.relay, { kind, auditSeq: event.seq, auditHash: event.hash, at: event.at, data }) });
   }
 
   /** Signs a checkpoint over the current head when events were added since the last one, or when `force`d by the timer. */

@@ -43,7 +43,7 @@ export class CommunicationChecks {
       this.store.addCheck(check, targets);
       const event = this.audit.append('check.start', { checkId: check.checkId, state: check.targetState, withinMs: check.withinMs, deadline: check.deadline, targets: targets.map((t) => t.kid) }, now);
       const data: CheckEventData = { checkId: check.checkId, deadline: check.deadline, withinMs: check.withinMs, startedAt: now, targetState: check.targetState };
-      const frame = JSON.stringify({ type: 'event', event: { kind: 'check', auditSeq: event.seq, at: now, data } });
+      const frame = this.audit.eventFrame('check', event, data);
       return targets.map((t) => ({ seq: this.store.addOutboxEvent(t.kid, event.seq, frame, now), kid: t.kid, frame }));
     });
     this.outbox.push(events);

@@ -81,7 +81,7 @@ export function fireEscalationStep(store: RelayStore, audit: AuditLog, step: Due
   const event = audit.append(escalationAuditType(step.action), { ...data, firedAt, notified: targets }, firedAt);
   store.markEscalationStepFired(step, firedAt, event.seq);
   if (step.action === 'overdue') store.markOverdue(step.envRowid, firedAt);
-  const frame = JSON.stringify({ type: 'event', event: { kind: escalationEventKind(step.action), auditSeq: event.seq, at: firedAt, data } });
+  const frame = audit.eventFrame(escalationEventKind(step.action), event, data);
   const events = targets.map((kid) => ({ seq: store.addOutboxEvent(kid, event.seq, frame, firedAt), kid, frame }));
   return { step, firedAt, auditSeq: event.seq, events };
 }

@@ -17,6 +17,7 @@ import {
   type TimingFilter,
   type TimingRecord,
 } from '../shared/index.ts';
+import type { ManifestSigner } from './audit-log.ts';
 import { matchingNoticeIds, timingRecordsFor } from './timing-records.ts';
 
 const CHUNK = 500;
@@ -44,7 +45,7 @@ function withoutBody(row: EnvelopeRow): BundleEnvelope {
  * all channels) accepted in [since, until), plus everything that answers a notice of the records (receipts, acks,
  * raises), whenever it came. Audit: every event from seq 1 and every checkpoint.
  */
-export function buildReviewBundle(db: Database.Database, filter: TimingFilter, now: number, relayKid: string): ReviewBundle {
+export function buildReviewBundle(db: Database.Database, filter: TimingFilter, now: number, signer: ManifestSigner): ReviewBundle {
   const f = timingFilterSchema.parse(filter);
   return db.transaction((): ReviewBundle => {
     const ids = matchingNoticeIds(db, f);
@@ -93,16 +94,29 @@ export function buildReviewBundle(db: Database.Database, filter: TimingFilter, n
       charters: charters.map((d) => JSON.parse(d.doc_json) as Record<string, unknown>),
       rosters: docs.filter((d) => d.kind === 'roster' && states.has(d.subject)).map((d) => JSON.parse(d.doc_json) as Record<string, unknown>),
     };
+    const envelopes = rows.map(withoutBody).sort((a, b) => a.receipt.auditSeq - b.receipt.auditSeq);
+    const last = events[events.length - 1];
+    const manifest = last
+      ? signer.sign({
+          generatedAt: now,
+          filter: { ...f },
+          head: { seq: last.seq, hash: last.hash },
+          checkpoint: checkpoints[checkpoints.length - 1]?.seq ?? null,
+          envelopes: envelopes.map((e) => e.receipt.hash),
+          records: records.map((r) => r.id),
+        })
+      : undefined;
     return {
       format: REVIEW_BUNDLE_FORMAT,
-      relay: relayKid,
+      relay: signer.kid,
       generatedAt: now,
       filter: { ...f },
       roster,
       trust,
-      envelopes: rows.map(withoutBody),
+      envelopes,
       audit: { events, checkpoints },
       records,
+      ...(manifest ? { manifest } : {}),
     };
   })();
 }

@@ -8,6 +8,7 @@ import { contentQueryPattern, HotlineError, reviewQuerySchema, type ReviewQuery,
 import type { AuditLog } from './audit-log.ts';
 import type { Clock } from './clock.ts';
 import { buildReviewBundle } from './review-export.ts';
+import type { ManifestSigner } from './audit-log.ts';
 import { ReviewTokens, type ReviewGrant } from './review-tokens.ts';
 import type { RelayStore } from './store.ts';
 import { prepareTimingIndexes, timingAggregates, timingRecords } from './timing-records.ts';
@@ -18,6 +19,8 @@ export interface ReviewDeps {
   readonly tokens: ReviewTokens;
   readonly clock: Clock;
   readonly relayKid: string;
+  /** Signs the manifest of each export bundle. */
+  readonly manifestSigner: ManifestSigner;
   /** Signs a checkpoint over the current audit head, so an export is signed to its last event. */
   checkpoint(): void;
   /** Channels a reviewer key may read (from the charters and rosters); absent: no scoping (tests of the review API alone). */
@@ -49,6 +52,7 @@ export function openReviewService(opts: {
     tokens: new ReviewTokens(opts.store, opts.audit, opts.clock, opts.relayKid),
     clock: opts.clock,
     relayKid: opts.relayKid,
+    manifestSigner: opts.audit.manifestSigner,
     checkpoint: () => opts.audit.checkpointIfDue(true),
     reviewableChannels: opts.reviewableChannels,
   };
@@ -125,7 +129,7 @@ export function createReviewRouter(deps: ReviewDeps): Router {
     const channel = scopedChannel(deps, res.locals.grant as ReviewGrant, q);
     deps.checkpoint();
     const now = deps.clock.now();
-    const bundle = buildReviewBundle(deps.db, filterOf(q, channel), now, deps.relayKid);
+    const bundle = buildReviewBundle(deps.db, filterOf(q, channel), now, deps.manifestSigner);
     res.set('content-disposition', `attachment; filename="hotline-review-${new Date(now).toISOString().slice(0, 10)}.json"`);
     res.json(bundle);
   });

@@ -9,6 +9,11 @@ import {
   toHotlineError,
   verifyPrekey,
   verifyStatement,
+  verifyWitness,
+  witnessAuditData,
+  envelopeDigest,
+  type RelayReceipt,
+  type WitnessStatement,
   type ClientMessage,
   type Envelope,
   type ErrorCode,
@@ -20,6 +25,10 @@ import type { DeliverySink } from './delivery.ts';
 import type { MemberRecord } from './store.ts';
 
 export const AUTH_CTX = 'hotline-auth-v1';
+/** Most chain links one chain.get answers. */
+const CHAIN_PAGE = 256;
+/** Rough ceiling on one chain answer (whole envelopes count twice: they are sent whole and as signed parts). */
+const CHAIN_ANSWER_BYTES = 8 * 1024 * 1024;
 
 /** A small token bucket: `ratePerSec` sustained, `burst` at once. */
 class TokenBucket {
@@ -92,11 +101,12 @@ export class Session implements DeliverySink {
   }
 
   /** Sends an error frame; codes with a close code also close the socket. */
-  fail(code: ErrorCode, message?: string, rid: string | null = null): void {
+  fail(code: ErrorCode, message?: string, rid: string | null = null, detail?: Readonly<Record<string, unknown>>): void {
     this.ctx.metrics.rejected.inc({ code });
     const error = new HotlineError(code, message);
-    // Messages are bounded and never echo much of what the sender wrote.
-    this.send({ type: 'error', rid, code, message: error.message.slice(0, 500) });
+    // Messages are bounded and never echo much of what the sender wrote; detail is the relay's own facts (CHAIN_BROKEN).
+    const hasDetail = detail !== undefined && Object.keys(detail).length > 0;
+    this.send({ type: 'error', rid, code, message: error.message.slice(0, 500), ...(hasDetail ? { detail: { ...detail } } : {}) });
     const close = this.ctx.closeCodeOf(code);
     if (close !== null) this.close(close, code);
   }
@@ -198,6 +208,12 @@ export class Session implements DeliverySink {
         this.send({ type: 'trust', rid: msg.rid, charters: docs.charters as Record<string, unknown>[], rosters: docs.rosters as Record<string, unknown>[] });
         return;
       }
+      case 'witness':
+        this.reply(msg.rid, this.witness(member, msg.statement).then(() => ({ type: 'ok', rid: msg.rid }) as const));
+        return;
+      case 'chain.get':
+        this.send(this.chainItems(member, msg));
+        return;
       case 'keys.get': {
         // A drill director plays either party of any channel, so it may look up every state's PoCs.
         const mine = member.role === 'director' ? this.ctx.store.listStates() : this.ctx.store.channelsOf(member.state).flatMap((c) => c.states);
@@ -249,9 +265,54 @@ export class Session implements DeliverySink {
         (cause: unknown) => {
           const error = toHotlineError(cause);
           if (error.code === 'INTERNAL') this.ctx.logger.error({ err: cause, id: envelope.header.id }, 'accept failed');
-          this.fail(error.code, error.message, rid);
+          this.fail(error.code, error.message, rid, error.code === 'CHAIN_BROKEN' ? error.detail : undefined);
         },
       );
+  }
+
+  /**
+   * A PoC's witness statement: signed by this connection's key, about this relay, naming the chain as it is here at
+   * that seq. Appended to the audit chain (type `witness`), where it is exported with the bundle.
+   */
+  private async witness(member: MemberRecord, statement: WitnessStatement): Promise<void> {
+    if (member.role === 'reviewer') throw new HotlineError('WRONG_ROLE', 'reviewers do not witness');
+    if (statement.kid !== member.kid || statement.state !== member.state) throw new HotlineError('WRONG_STATE', 'a witness statement is signed by the key authenticated on this connection, for its own state');
+    if (statement.relay !== this.ctx.identity.kid) throw new HotlineError('BAD_INPUT', 'the witness statement names another relay');
+    verifyWitness(statement);
+    const head = this.ctx.store.auditHashAt(statement.seq);
+    if (head === null) throw new HotlineError('WITNESS_MISMATCH', `this relay has no audit event ${statement.seq}`);
+    if (head !== statement.head) throw new HotlineError('WITNESS_MISMATCH', `audit event ${statement.seq} here has another hash than the one witnessed`);
+    await this.ctx.commits.enqueue(() => {
+      this.ctx.acceptContext.audit.append('witness', witnessAuditData(statement));
+    });
+  }
+
+  /** A sender's chain on a channel this member belongs to: whole envelopes addressed to it, the signed parts of the others. */
+  private chainItems(member: MemberRecord, msg: Extract<ClientMessage, { type: 'chain.get' }>): RelayMessage {
+    const channel = this.ctx.store.getChannel(msg.channel);
+    if (!channel || (member.role !== 'director' && !channel.states.includes(member.state))) throw new HotlineError('NOT_CHANNEL_MEMBER', `not a party to ${msg.channel}`);
+    if (msg.last < msg.first || msg.last - msg.first >= CHAIN_PAGE) throw new HotlineError('BAD_INPUT', `ask for 1 to ${CHAIN_PAGE} links at a time`);
+    const rows = this.ctx.store.chainRange(msg.from, msg.channel, msg.first, msg.last);
+    // The answer stays well under a client's frame limit: links beyond CHAIN_ANSWER_BYTES are left for the next ask.
+    let bytes = 0;
+    const overflow = rows.findIndex((r) => (bytes += r.envelopeJson.length * 2) > CHAIN_ANSWER_BYTES);
+    const sent = overflow === -1 ? rows : rows.slice(0, Math.max(1, overflow));
+    const upTo = overflow === -1 ? msg.last : (sent[sent.length - 1]?.chanSeq ?? msg.last);
+    const held = new Set(rows.map((r) => r.chanSeq));
+    const missing: number[] = [];
+    for (let n = msg.first; n <= upTo; n++) if (!held.has(n)) missing.push(n);
+    const items = sent.map((r) => {
+      const envelope = JSON.parse(r.envelopeJson) as Envelope;
+      return {
+        header: envelope.header,
+        recipients: envelope.recipients,
+        bodyHash: envelopeDigest(envelope).bodyHash,
+        sig: envelope.sig,
+        receipt: JSON.parse(r.receiptJson) as RelayReceipt,
+        envelope: r.recipients.includes(member.kid) ? envelope : null,
+      };
+    });
+    return { type: 'chain', rid: msg.rid, items, missing };
   }
 
   /** Sends what `work` resolves to, or the error it fails with, under `rid`. */

@@ -19,7 +19,7 @@ import {
   type SignedPrekey,
 } from '../shared/index.ts';
 
-const SCHEMA_VERSION = 3;
+const SCHEMA_VERSION = 4;
 
 const schema = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -52,6 +52,10 @@ CREATE INDEX IF NOT EXISTS envelopes_kind_accepted ON envelopes(kind, accepted_a
 CREATE INDEX IF NOT EXISTS envelopes_drill ON envelopes(drill_id) WHERE drill_id IS NOT NULL;
 CREATE TABLE IF NOT EXISTS envelope_refs (ref_id TEXT NOT NULL, env_rowid INTEGER NOT NULL, PRIMARY KEY (ref_id, env_rowid));
 CREATE TABLE IF NOT EXISTS sender_seq (kid TEXT PRIMARY KEY, last_seq INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS chain_links (
+  kid TEXT NOT NULL, channel TEXT NOT NULL, chan_seq INTEGER NOT NULL, env_rowid INTEGER NOT NULL, hash TEXT NOT NULL,
+  PRIMARY KEY (kid, channel, chan_seq)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS deliveries (
   kid TEXT NOT NULL, env_rowid INTEGER NOT NULL, queued_at INTEGER NOT NULL, delivered_at INTEGER,
   PRIMARY KEY (kid, env_rowid)
@@ -97,6 +101,12 @@ CREATE TABLE IF NOT EXISTS audit_checkpoints (
   seq INTEGER PRIMARY KEY, head TEXT NOT NULL, at INTEGER NOT NULL, relay TEXT NOT NULL, sig TEXT NOT NULL
 );
 `;
+
+/** The last link of a sender's chain on one channel. */
+export interface ChainHead {
+  readonly chanSeq: number;
+  readonly hash: string;
+}
 
 export type TrustDocKind = 'roster' | 'charter';
 
@@ -305,6 +315,8 @@ export class RelayStore {
   private readonly policyCache = new Map<string, EscalationPolicy>();
   /** Each sender's last accepted seq (replay protection), cached like the pending counts. */
   private readonly lastSeqByKid = new Map<string, number>();
+  /** Each sender's chain head per channel ("kid channel" → head; null: no v3 envelope yet). */
+  private readonly chainHeads = new Map<string, ChainHead | null>();
   private pendingTotal: number | null = null;
 
   constructor(path: string) {
@@ -323,11 +335,12 @@ export class RelayStore {
     const version = this.getMeta('schema_version');
     if (version === null) return this.setMeta('schema_version', String(SCHEMA_VERSION));
     if (Number(version) === SCHEMA_VERSION) return;
-    if (Number(version) !== 1 && Number(version) !== 2) throw new Error(`relay database schema ${version} is not supported (expected ${SCHEMA_VERSION})`);
+    if (![1, 2, 3].includes(Number(version))) throw new Error(`relay database schema ${version} is not supported (expected ${SCHEMA_VERSION})`);
     this.transaction(() => {
       // Version 1 channels predate escalation policies: NULL reads as the default policy.
       if (Number(version) === 1) this.db.exec('ALTER TABLE channels ADD COLUMN escalation_json TEXT');
       // Version 3 adds trust_docs (created above); a version 2 channel has no charter and carries no traffic until one is installed.
+      // Version 4 adds chain_links (created above): senders' per-channel chains start with their first v3 envelope.
       this.setMeta('schema_version', String(SCHEMA_VERSION));
     });
   }
@@ -359,6 +372,7 @@ export class RelayStore {
       this.channelCache.clear();
       this.policyCache.clear();
       this.lastSeqByKid.clear();
+      this.chainHeads.clear();
       this.latestTrustDoc.clear();
       this.pendingTotal = null;
       throw error;
@@ -581,6 +595,36 @@ export class RelayStore {
     return seq;
   }
 
+  /** The last link of a sender's chain on a channel (null before its first v3 envelope there). Cached. */
+  chainHead(kid: string, channel: string): ChainHead | null {
+    const key = `${kid} ${channel}`;
+    let head = this.chainHeads.get(key);
+    if (head === undefined) {
+      const row = this.stmt('SELECT chan_seq, hash FROM chain_links WHERE kid = ? AND channel = ? ORDER BY chan_seq DESC LIMIT 1').get(kid, channel) as
+        | { chan_seq: number; hash: string }
+        | undefined;
+      head = row ? { chanSeq: row.chan_seq, hash: row.hash } : null;
+      this.chainHeads.set(key, head);
+    }
+    return head;
+  }
+
+  /** A sender's envelopes on a channel with chanSeq in [first, last], in order. */
+  chainRange(kid: string, channel: string, first: number, last: number): { chanSeq: number; envelopeJson: string; receiptJson: string; recipients: string[] }[] {
+    const rows = this
+      .stmt(
+        `SELECT c.chan_seq, e.envelope_json, e.receipt_json FROM chain_links c JOIN envelopes e ON e.rowid = c.env_rowid
+         WHERE c.kid = ? AND c.channel = ? AND c.chan_seq BETWEEN ? AND ? ORDER BY c.chan_seq`,
+      )
+      .all(kid, channel, first, last) as { chan_seq: number; envelope_json: string; receipt_json: string }[];
+    return rows.map((r) => ({
+      chanSeq: r.chan_seq,
+      envelopeJson: r.envelope_json,
+      receiptJson: r.receipt_json,
+      recipients: (JSON.parse(r.envelope_json) as Envelope).recipients.map((x) => x.kid),
+    }));
+  }
+
   pendingCount(kid: string): number {
     let n = this.pendingByKid.get(kid);
     if (n === undefined) {
@@ -620,6 +664,10 @@ export class RelayStore {
       .stmt('INSERT INTO sender_seq (kid, last_seq) VALUES (?, ?) ON CONFLICT(kid) DO UPDATE SET last_seq = excluded.last_seq')
       .run(h.from, h.seq);
     this.lastSeqByKid.set(h.from, h.seq);
+    if (h.chanSeq !== undefined) {
+      this.stmt('INSERT INTO chain_links (kid, channel, chan_seq, env_rowid, hash) VALUES (?, ?, ?, ?, ?)').run(h.from, h.channel, h.chanSeq, rowid, rec.hash);
+      this.chainHeads.set(`${h.from} ${h.channel}`, { chanSeq: h.chanSeq, hash: rec.hash });
+    }
     const ref = this.stmt('INSERT OR IGNORE INTO envelope_refs (ref_id, env_rowid) VALUES (?, ?)');
     for (const r of h.refs) ref.run(r, rowid);
     const queue = this.stmt('INSERT OR IGNORE INTO deliveries (kid, env_rowid, queued_at) VALUES (?, ?, ?)');
@@ -882,6 +930,12 @@ export class RelayStore {
 
   auditHead(): AuditEvent | null {
     return this.head;
+  }
+
+  /** Hash of the audit event at `seq`, or null when there is none. */
+  auditHashAt(seq: number): string | null {
+    if (this.head?.seq === seq) return this.head.hash;
+    return (this.stmt('SELECT hash FROM audit_events WHERE seq = ?').pluck().get(seq) as string | undefined) ?? null;
   }
 
   private loadHead(): AuditEvent | null {

@@ -1,5 +1,6 @@
 // Envelope verification with public data only: protocol rules, digest, signature. Apart from envelope building and
 // opening, and free of zod, so that the relay's verify worker threads load only this and the crypto under it.
+import { CHAIN_GENESIS } from './evidence/genesis.ts';
 import { canonicalBytes, canonicalHash } from './canonical.ts';
 import { fromB64u, hash, toB64u, verify } from './crypto.ts';
 import { HotlineError } from './errors.ts';
@@ -41,8 +42,15 @@ export function checkEnvelopeRules(header: EnvelopeHeader, recipients: readonly 
   if (!parties.has(header.fromState) || !parties.has(header.toState)) {
     throw new HotlineError('BAD_ENVELOPE', 'fromState and toState must be the channel parties');
   }
-  if ((header.v === 2) !== (header.trust !== undefined)) {
-    throw new HotlineError('BAD_ENVELOPE', 'a v2 header, and only a v2 header, names its charter and rosters');
+  if ((header.v >= 2) !== (header.trust !== undefined)) {
+    throw new HotlineError('BAD_ENVELOPE', 'a v2 or v3 header, and only those, names its charter and rosters');
+  }
+  const chained = header.chanSeq !== undefined && header.prev !== undefined;
+  if ((header.v === 3) !== chained || (!chained && (header.chanSeq !== undefined || header.prev !== undefined))) {
+    throw new HotlineError('BAD_ENVELOPE', 'a v3 header, and only a v3 header, carries chanSeq and prev');
+  }
+  if (chained && (header.chanSeq === 1) !== (header.prev === CHAIN_GENESIS)) {
+    throw new HotlineError('BAD_ENVELOPE', 'the first envelope of a sender chain, and only the first, has the genesis prev');
   }
   if (header.trust !== undefined) {
     const named = Object.keys(header.trust.rosters);

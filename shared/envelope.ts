@@ -56,8 +56,10 @@ function wrapKey(shared: Uint8Array, ephemeralPub: Uint8Array, prekeyPub: Uint8A
 
 /** Builds and signs an envelope: one content key, wrapped for each recipient's current prekey. */
 export function buildEnvelope(input: BuildEnvelopeInput): Envelope {
-  // v2 exactly when the sender names the charter and rosters it used (every envelope of a chartered channel).
-  const header: EnvelopeHeader = { v: input.header.trust === undefined ? 1 : 2, ...input.header, from: input.sender.kid };
+  // v2 when the sender names the charter and rosters it used (every envelope of a chartered channel); v3 when it also
+  // chains the envelope to its previous one on the channel.
+  const v = input.header.chanSeq !== undefined ? 3 : input.header.trust !== undefined ? 2 : 1;
+  const header: EnvelopeHeader = { v, ...input.header, from: input.sender.kid };
   const hh = headerHash(header);
   const contentKey = randomBytes(AEAD_KEY_BYTES);
   const body = seal(contentKey, utf8(canonicalJson(contentSchema.parse(input.content))), hh);

@@ -15,3 +15,4 @@ export * from './uuid.ts';
 export * from './review.ts';
 export * from './review-bundle.ts';
 export * from './trust/index.ts';
+export * from './evidence/index.ts';

@@ -1,6 +1,7 @@
 // Reviewer wire types: token requests, timing records and aggregates, query filters, and the export bundle (metadata only, never bodies).
 import { z } from 'zod';
 import { escalationActions } from './escalation.ts';
+import { bundleManifestSchema } from './evidence/manifest.ts';
 import {
   auditCheckpointSchema,
   auditEventSchema,
@@ -242,5 +243,7 @@ export const reviewBundleSchema = z.strictObject({
   envelopes: z.array(bundleEnvelopeSchema),
   audit: z.strictObject({ events: z.array(auditEventSchema), checkpoints: z.array(auditCheckpointSchema) }),
   records: z.array(timingRecordSchema),
+  /** The relay's signed statement of what the bundle holds (absent from first-wave bundles, which cannot be shown complete). */
+  manifest: bundleManifestSchema.optional(),
 });
 export type ReviewBundle = z.infer<typeof reviewBundleSchema>;

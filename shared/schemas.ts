@@ -63,8 +63,11 @@ export const trustRefsSchema = z.strictObject({
 export type TrustRefs = z.infer<typeof trustRefsSchema>;
 
 export const headerSchema = z.strictObject({
-  /** 1: the first wave (no trust references; still opens and verifies); 2: names the charter and rosters used. */
-  v: z.union([z.literal(1), z.literal(2)]),
+  /**
+   * 1: the first wave (no trust references; still opens and verifies); 2: names the charter and rosters used;
+   * 3: v2 and the sender's per-channel chain (chanSeq, prev).
+   */
+  v: z.union([z.literal(1), z.literal(2), z.literal(3)]),
   id: uuidSchema,
   channel: channelIdSchema,
   kind: kindSchema,
@@ -76,8 +79,12 @@ export const headerSchema = z.strictObject({
   seq: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
   createdAt: timestampSchema,
   refs: z.array(uuidSchema).max(limits.maxRefs),
-  /** Present exactly when v is 2. */
+  /** Present exactly when v is 2 or 3. */
   trust: trustRefsSchema.optional(),
+  /** v3: this sender's envelopes on this channel, counted from 1 without gaps. */
+  chanSeq: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER).optional(),
+  /** v3: envelope hash of the sender's previous envelope on this channel (GENESIS_HASH before the first). */
+  prev: hashSchema.optional(),
 });
 export type EnvelopeHeader = z.infer<typeof headerSchema>;
 
@@ -122,6 +129,8 @@ export const relayReceiptSchema = z.strictObject({
   acceptedAt: timestampSchema,
   auditSeq: z.number().int().min(1),
   ackDeadline: timestampSchema.nullable(),
+  /** Hash of the audit event recording this envelope: the chain head right after it (absent on first-wave receipts). */
+  auditHash: hashSchema.optional(),
   relay: keyIdSchema,
   sig: signatureSchema,
 });
@@ -188,7 +197,34 @@ export const checkReceiptMessageSchema = z.strictObject({ type: z.literal('check
 /** A person's "I am here" for a check: sig over {checkId, kid, relay} with ctx hotline-check-ack-v1. */
 export const checkAckMessageSchema = z.strictObject({ type: z.literal('check.ack'), rid: ridSchema, checkId: z.string().regex(/^chk-[0-9a-f-]{36}$/), sig: signatureSchema });
 
+/** A PoC's signed statement that it saw the relay's audit chain at `seq` with head hash `head` (shared/evidence/witness.ts). */
+export const witnessStatementSchema = z.strictObject({
+  relay: keyIdSchema,
+  kid: keyIdSchema,
+  state: stateCodeSchema,
+  seq: z.number().int().min(1),
+  head: hashSchema,
+  /** The witness's own clock when it signed. */
+  at: timestampSchema,
+  sig: signatureSchema,
+});
+export type WitnessStatement = z.infer<typeof witnessStatementSchema>;
+/** Appends the statement to the relay's audit chain (answered `ok`, or WITNESS_MISMATCH when the chain there differs). */
+export const witnessMessageSchema = z.strictObject({ type: z.literal('witness'), rid: ridSchema, statement: witnessStatementSchema });
+/** Asks for a sender's envelopes on a channel by chanSeq (a recipient that saw a gap). */
+export const chainGetMessageSchema = z.strictObject({
+  type: z.literal('chain.get'),
+  rid: ridSchema,
+  channel: channelIdSchema,
+  from: keyIdSchema,
+  /** First and last chanSeq wanted (at most 256). */
+  first: z.number().int().min(1),
+  last: z.number().int().min(1),
+});
+
 export const clientMessageSchema = z.discriminatedUnion('type', [
+  witnessMessageSchema,
+  chainGetMessageSchema,
   authMessageSchema,
   sendMessageSchema,
   confirmMessageSchema,
@@ -265,6 +301,26 @@ export const trustMessageSchema = z.strictObject({
   charters: z.array(z.record(z.string(), z.unknown())).max(1024),
   rosters: z.array(z.record(z.string(), z.unknown())).max(4096),
 });
+/**
+ * A sender's envelopes on a channel: `envelope` whole when the asker is a recipient, otherwise only what the signature
+ * covers (header, recipients, body hash, sig), which proves the gap was not meant for it. `missing` lists the chanSeqs
+ * the relay has no envelope for.
+ */
+export const chainItemSchema = z.strictObject({
+  header: headerSchema,
+  recipients: z.array(recipientSchema).max(limits.maxRecipients),
+  bodyHash: hashSchema,
+  sig: signatureSchema,
+  receipt: relayReceiptSchema,
+  envelope: envelopeSchema.nullable(),
+});
+export type ChainItem = z.infer<typeof chainItemSchema>;
+export const chainMessageSchema = z.strictObject({
+  type: z.literal('chain'),
+  rid: ridSchema,
+  items: z.array(chainItemSchema).max(256),
+  missing: z.array(z.number().int().min(1)).max(256),
+});
 export const pongMessageSchema = z.strictObject({ type: z.literal('pong'), rid: ridSchema, serverTime: timestampSchema });
 export const errorCodeSchema = z.enum(errorCodeList as [ErrorCode, ...ErrorCode[]]);
 export const errorMessageSchema = z.strictObject({
@@ -272,16 +328,25 @@ export const errorMessageSchema = z.strictObject({
   rid: ridSchema.nullable(),
   code: errorCodeSchema,
   message: z.string().max(1000),
+  /** Machine-readable facts of some errors (CHAIN_BROKEN: the relay's chain head for the sender). */
+  detail: z.record(z.string(), z.unknown()).optional(),
 });
 /** Escalation and other relay-side happenings a client is told of (overdue, escalation, ...). */
+export const relayEventSchema = z.strictObject({
+  kind: z.string().regex(/^[a-z][a-z.-]{0,40}$/),
+  auditSeq: z.number().int().min(1),
+  /** Hash of the audit event at auditSeq (the chain head there): what a witness signs. */
+  auditHash: hashSchema.optional(),
+  at: timestampSchema,
+  data: z.record(z.string(), z.unknown()),
+  /** The relay's key and its signature over the other fields (shared/evidence/relay-event.ts). */
+  relay: keyIdSchema.optional(),
+  sig: signatureSchema.optional(),
+});
+export type RelayEvent = z.infer<typeof relayEventSchema>;
 export const relayEventMessageSchema = z.strictObject({
   type: z.literal('event'),
-  event: z.strictObject({
-    kind: z.string().regex(/^[a-z][a-z.-]{0,40}$/),
-    auditSeq: z.number().int().min(1),
-    at: timestampSchema,
-    data: z.record(z.string(), z.unknown()),
-  }),
+  event: relayEventSchema,
 });
 
 /** What a device is told when an escalation step of a deadline fires (the `data` of an `overdue` or `escalation` event). */
@@ -310,8 +375,11 @@ export type EscalationEventData = z.infer<typeof escalationEventDataSchema>;
 export const escalationEventSchema = z.strictObject({
   kind: z.enum(['overdue', 'escalation']),
   auditSeq: z.number().int().min(1),
+  auditHash: hashSchema.optional(),
   at: timestampSchema,
   data: escalationEventDataSchema,
+  relay: keyIdSchema.optional(),
+  sig: signatureSchema.optional(),
 });
 export type EscalationEvent = z.infer<typeof escalationEventSchema>;
 
@@ -342,6 +410,7 @@ export const relayMessageSchema = z.discriminatedUnion('type', [
   deliverMessageSchema,
   keysMessageSchema,
   trustMessageSchema,
+  chainMessageSchema,
   okMessageSchema,
   pongMessageSchema,
   errorMessageSchema,

@@ -2,6 +2,7 @@
 // deadlines against the charter, authorities against the pins — an edited bundle that re-signs everything fails.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  signManifest,
   createIdentity,
   fingerprint,
   initCrypto,
@@ -44,7 +45,7 @@ beforeAll(async () => {
   usClient.close();
   cnClient.close();
   relay.context.acceptContext.audit.checkpointIfDue(true);
-  bundle = buildReviewBundle(relay.store.db, {}, Date.now(), relay.identity.kid);
+  bundle = buildReviewBundle(relay.store.db, {}, Date.now(), { kid: relay.identity.kid, sign: (fields) => signManifest(relay.identity, fields) });
 });
 afterAll(() => relay?.dispose());
 
