@@ -14,5 +14,6 @@ export * from './audit.ts';
 export * from './uuid.ts';
 export * from './review.ts';
 export * from './review-bundle.ts';
+export * from './bundle-compare.ts';
 export * from './trust/index.ts';
 export * from './evidence/index.ts';
