@@ -1,6 +1,6 @@
-// A PoC's local history (better-sqlite3 in HOTLINE_HOME): messages sent and received with plaintext, pinned contacts, the send sequence.
+// A PoC's local history (better-sqlite3 in HOTLINE_HOME): messages sent and received with plaintext, pinned contacts, the send sequence, and the evidence (own and senders' chains, alarms, disputed receipts, witness statements).
 import Database from 'better-sqlite3';
-import type { DrillMark, EnvelopeHeader, Level, RelayReceipt, Role } from '../shared/index.ts';
+import type { ChainLink, ChainPosition, ChainState, DrillMark, EnvelopeHeader, Level, RelayReceipt, Role, WitnessStatement } from '../shared/index.ts';
 
 const schema = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -18,7 +18,66 @@ CREATE TABLE IF NOT EXISTS contacts (
 );
 CREATE INDEX IF NOT EXISTS contacts_state_name ON contacts(state, name);
 CREATE TABLE IF NOT EXISTS sender_seqs (kid TEXT PRIMARY KEY, last_seq INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS own_chain (channel TEXT PRIMARY KEY, chan_seq INTEGER NOT NULL, hash TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS own_envelopes (
+  hash TEXT PRIMARY KEY, channel TEXT NOT NULL, chan_seq INTEGER NOT NULL, envelope_json TEXT NOT NULL, accepted INTEGER NOT NULL, built_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS own_envelopes_seq ON own_envelopes(channel, chan_seq);
+CREATE TABLE IF NOT EXISTS sender_chains (
+  channel TEXT NOT NULL, kid TEXT NOT NULL, position_seq INTEGER, position_hash TEXT, ahead_json TEXT NOT NULL,
+  PRIMARY KEY (channel, kid)
+);
+CREATE TABLE IF NOT EXISTS chain_links (
+  channel TEXT NOT NULL, kid TEXT NOT NULL, chan_seq INTEGER NOT NULL, hash TEXT NOT NULL, envelope_id TEXT NOT NULL,
+  PRIMARY KEY (channel, kid, chan_seq, hash)
+);
+CREATE INDEX IF NOT EXISTS chain_links_id ON chain_links(envelope_id);
+CREATE TABLE IF NOT EXISTS chain_missing (
+  channel TEXT NOT NULL, kid TEXT NOT NULL, chan_seq INTEGER NOT NULL, since INTEGER NOT NULL, alarmed_at INTEGER,
+  PRIMARY KEY (channel, kid, chan_seq)
+);
+CREATE TABLE IF NOT EXISTS alarms (
+  n INTEGER PRIMARY KEY AUTOINCREMENT, code TEXT NOT NULL, message TEXT NOT NULL, envelope_id TEXT, relay TEXT,
+  channel TEXT, at INTEGER NOT NULL, closed_at INTEGER, key TEXT NOT NULL UNIQUE
+);
+CREATE TABLE IF NOT EXISTS receipt_problems (
+  n INTEGER PRIMARY KEY AUTOINCREMENT, relay TEXT NOT NULL, envelope_id TEXT NOT NULL, receipt_json TEXT NOT NULL, problem TEXT NOT NULL, at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS witnesses (
+  relay TEXT NOT NULL, seq INTEGER NOT NULL, head TEXT NOT NULL, at INTEGER NOT NULL, statement_json TEXT NOT NULL, outcome TEXT,
+  PRIMARY KEY (relay, seq, head)
+);
 `;
+
+/** An alarm as kept in the history: open until what it reports is resolved (a missing link that arrived after all). */
+export interface AlarmRecord {
+  readonly n: number;
+  readonly code: string;
+  readonly message: string;
+  readonly id: string | null;
+  readonly relay: string | null;
+  readonly channel: string | null;
+  readonly at: number;
+  readonly closedAt: number | null;
+}
+
+/** A relay receipt that contradicts what this client saw, kept as evidence. */
+export interface ReceiptProblem {
+  readonly relay: string;
+  readonly envelopeId: string;
+  readonly receipt: RelayReceipt;
+  readonly problem: string;
+  readonly at: number;
+}
+
+/** A sender-chain link this PoC expects but does not hold. */
+export interface MissingLink {
+  readonly channel: string;
+  readonly kid: string;
+  readonly chanSeq: number;
+  readonly since: number;
+  readonly alarmedAt: number | null;
+}
 
 export interface MessageRecord {
   readonly id: string;
@@ -256,6 +315,152 @@ export class HistoryStore {
     this
       .stmt('INSERT OR IGNORE INTO contacts (kid, state, name, role, first_seen, status, replaces) VALUES (?, ?, ?, ?, ?, ?, ?)')
       .run(c.kid, c.state, c.name, c.role, c.firstSeen, c.status, c.replaces);
+  }
+
+  // ---- own sender chain (per channel) ----
+
+  /** The last envelope of this identity's chain on `channel` that a relay accepted (null: none yet). */
+  ownChainHead(channel: string): ChainPosition | null {
+    const row = this.stmt('SELECT chan_seq, hash FROM own_chain WHERE channel = ?').get(channel) as { chan_seq: number; hash: string } | undefined;
+    return row ? { chanSeq: row.chan_seq, hash: row.hash } : null;
+  }
+
+  setOwnChainHead(channel: string, head: ChainPosition): void {
+    this.stmt('INSERT INTO own_chain (channel, chan_seq, hash) VALUES (?, ?, ?) ON CONFLICT(channel) DO UPDATE SET chan_seq = excluded.chan_seq, hash = excluded.hash').run(channel, head.chanSeq, head.hash);
+  }
+
+  /** Keeps an envelope this identity built (before it is submitted: a lost answer can be recognised by its hash later). */
+  keepOwnEnvelope(channel: string, chanSeq: number, hash: string, envelopeJson: string, now: number): void {
+    this.stmt('INSERT OR IGNORE INTO own_envelopes (hash, channel, chan_seq, envelope_json, accepted, built_at) VALUES (?, ?, ?, ?, 0, ?)').run(hash, channel, chanSeq, envelopeJson, now);
+  }
+
+  /** Marks an own envelope accepted by some relay: the one resent under its chanSeq to a relay that lacks it. */
+  markOwnEnvelopeAccepted(hash: string): void {
+    this.stmt('UPDATE own_envelopes SET accepted = 1 WHERE hash = ?').run(hash);
+  }
+
+  /** The accepted own envelope at (channel, chanSeq), as JSON (null when not held). */
+  ownEnvelopeAt(channel: string, chanSeq: number): { hash: string; envelopeJson: string } | null {
+    const row = this.stmt('SELECT hash, envelope_json FROM own_envelopes WHERE channel = ? AND chan_seq = ? AND accepted = 1').get(channel, chanSeq) as
+      | { hash: string; envelope_json: string }
+      | undefined;
+    return row ? { hash: row.hash, envelopeJson: row.envelope_json } : null;
+  }
+
+  /** An own envelope by hash, accepted or not. */
+  ownEnvelopeByHash(hash: string): { channel: string; chanSeq: number; envelopeJson: string } | null {
+    const row = this.stmt('SELECT channel, chan_seq, envelope_json FROM own_envelopes WHERE hash = ?').get(hash) as
+      | { channel: string; chan_seq: number; envelope_json: string }
+      | undefined;
+    return row ? { channel: row.channel, chanSeq: row.chan_seq, envelopeJson: row.envelope_json } : null;
+  }
+
+  // ---- senders' chains as this recipient holds them ----
+
+  senderChain(channel: string, kid: string): ChainState {
+    const row = this.stmt('SELECT position_seq, position_hash, ahead_json FROM sender_chains WHERE channel = ? AND kid = ?').get(channel, kid) as
+      | { position_seq: number | null; position_hash: string | null; ahead_json: string }
+      | undefined;
+    if (!row) return { position: null, ahead: new Map() };
+    const ahead = new Map((JSON.parse(row.ahead_json) as ChainLink[]).map((l) => [l.chanSeq, l] as const));
+    return { position: row.position_seq !== null && row.position_hash !== null ? { chanSeq: row.position_seq, hash: row.position_hash } : null, ahead };
+  }
+
+  setSenderChain(channel: string, kid: string, state: ChainState): void {
+    this
+      .stmt(
+        `INSERT INTO sender_chains (channel, kid, position_seq, position_hash, ahead_json) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT(channel, kid) DO UPDATE SET position_seq = excluded.position_seq, position_hash = excluded.position_hash, ahead_json = excluded.ahead_json`,
+      )
+      .run(channel, kid, state.position?.chanSeq ?? null, state.position?.hash ?? null, JSON.stringify([...state.ahead.values()]));
+  }
+
+  /** Notes which envelope a link is (to recognise a late redelivery of it). */
+  noteChainLink(channel: string, kid: string, link: ChainLink, envelopeId: string): void {
+    this.stmt('INSERT OR IGNORE INTO chain_links (channel, kid, chan_seq, hash, envelope_id) VALUES (?, ?, ?, ?, ?)').run(channel, kid, link.chanSeq, link.hash, envelopeId);
+  }
+
+  chainLinkOf(envelopeId: string): { channel: string; kid: string; chanSeq: number } | null {
+    const row = this.stmt('SELECT channel, kid, chan_seq FROM chain_links WHERE envelope_id = ? LIMIT 1').get(envelopeId) as { channel: string; kid: string; chan_seq: number } | undefined;
+    return row ? { channel: row.channel, kid: row.kid, chanSeq: row.chan_seq } : null;
+  }
+
+  /** Records the chanSeqs now missing (keeping the time each was first missed) and forgets those no longer missing. */
+  syncMissing(channel: string, kid: string, missing: readonly number[], now: number): void {
+    const held = (this.stmt('SELECT chan_seq FROM chain_missing WHERE channel = ? AND kid = ?').pluck().all(channel, kid) as number[]);
+    const want = new Set(missing);
+    for (const n of held) if (!want.has(n)) this.stmt('DELETE FROM chain_missing WHERE channel = ? AND kid = ? AND chan_seq = ?').run(channel, kid, n);
+    for (const n of missing) this.stmt('INSERT OR IGNORE INTO chain_missing (channel, kid, chan_seq, since) VALUES (?, ?, ?, ?)').run(channel, kid, n, now);
+  }
+
+  missingLinks(): MissingLink[] {
+    const rows = this.stmt('SELECT * FROM chain_missing ORDER BY channel, kid, chan_seq').all() as { channel: string; kid: string; chan_seq: number; since: number; alarmed_at: number | null }[];
+    return rows.map((r) => ({ channel: r.channel, kid: r.kid, chanSeq: r.chan_seq, since: r.since, alarmedAt: r.alarmed_at }));
+  }
+
+  markMissingAlarmed(channel: string, kid: string, chanSeqs: readonly number[], now: number): void {
+    for (const n of chanSeqs) this.stmt('UPDATE chain_missing SET alarmed_at = ? WHERE channel = ? AND kid = ? AND chan_seq = ?').run(now, channel, kid, n);
+  }
+
+  // ---- alarms and evidence ----
+
+  /** Keeps an alarm (once per `key`); false when it was already on record. */
+  addAlarm(a: Omit<AlarmRecord, 'n' | 'closedAt'>, key: string): boolean {
+    return (
+      this
+        .stmt('INSERT OR IGNORE INTO alarms (code, message, envelope_id, relay, channel, at, key) VALUES (?, ?, ?, ?, ?, ?, ?)')
+        .run(a.code, a.message, a.id, a.relay, a.channel, a.at, key).changes === 1
+    );
+  }
+
+  /** Closes the open alarms whose key starts with `keyPrefix`. */
+  closeAlarms(keyPrefix: string, now: number): number {
+    return this.stmt("UPDATE alarms SET closed_at = ? WHERE closed_at IS NULL AND key LIKE ? || '%' ESCAPE '\\'").run(now, keyPrefix.replace(/[%_\\]/g, '\\$&')).changes;
+  }
+
+  alarms(filter: { open?: boolean; code?: string; channel?: string } = {}): AlarmRecord[] {
+    const where: string[] = [];
+    const args: string[] = [];
+    if (filter.open) where.push('closed_at IS NULL');
+    if (filter.code !== undefined) {
+      where.push('code = ?');
+      args.push(filter.code);
+    }
+    if (filter.channel !== undefined) {
+      where.push('channel = ?');
+      args.push(filter.channel);
+    }
+    const rows = this.stmt(`SELECT * FROM alarms ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY n`).all(...args) as {
+      n: number; code: string; message: string; envelope_id: string | null; relay: string | null; channel: string | null; at: number; closed_at: number | null;
+    }[];
+    return rows.map((r) => ({ n: r.n, code: r.code, message: r.message, id: r.envelope_id, relay: r.relay, channel: r.channel, at: r.at, closedAt: r.closed_at }));
+  }
+
+  addReceiptProblem(p: ReceiptProblem): void {
+    this.stmt('INSERT INTO receipt_problems (relay, envelope_id, receipt_json, problem, at) VALUES (?, ?, ?, ?, ?)').run(p.relay, p.envelopeId, JSON.stringify(p.receipt), p.problem, p.at);
+  }
+
+  receiptProblems(): ReceiptProblem[] {
+    const rows = this.stmt('SELECT * FROM receipt_problems ORDER BY n').all() as { relay: string; envelope_id: string; receipt_json: string; problem: string; at: number }[];
+    return rows.map((r) => ({ relay: r.relay, envelopeId: r.envelope_id, receipt: JSON.parse(r.receipt_json) as RelayReceipt, problem: r.problem, at: r.at }));
+  }
+
+  // ---- witness statements this PoC signed ----
+
+  addWitness(statement: WitnessStatement): void {
+    this
+      .stmt('INSERT OR IGNORE INTO witnesses (relay, seq, head, at, statement_json) VALUES (?, ?, ?, ?, ?)')
+      .run(statement.relay, statement.seq, statement.head, statement.at, JSON.stringify(statement));
+  }
+
+  /** What the relay answered to a statement: ok, or the error code. */
+  setWitnessOutcome(statement: WitnessStatement, outcome: string): void {
+    this.stmt('UPDATE witnesses SET outcome = ? WHERE relay = ? AND seq = ? AND head = ?').run(outcome, statement.relay, statement.seq, statement.head);
+  }
+
+  witnesses(): { statement: WitnessStatement; outcome: string | null }[] {
+    const rows = this.stmt('SELECT statement_json, outcome FROM witnesses ORDER BY relay, seq').all() as { statement_json: string; outcome: string | null }[];
+    return rows.map((r) => ({ statement: JSON.parse(r.statement_json) as WitnessStatement, outcome: r.outcome }));
   }
 
   markVerified(kid: string, now: number): void {

@@ -161,7 +161,8 @@ export class RelayConnection extends EventEmitter<RelayConnectionEvents> {
       if (p) {
         this.pending.delete(msg.rid);
         clearTimeout(p.timer);
-        if (msg.type === 'error') p.reject(new HotlineError(msg.code, msg.message));
+        // The detail travels on (CHAIN_BROKEN names the relay's chain head, which the client resyncs from).
+        if (msg.type === 'error') p.reject(new HotlineError(msg.code, msg.message, msg.detail ? { detail: msg.detail } : undefined));
         else p.resolve(msg);
         return;
       }
