@@ -41,6 +41,29 @@ function withoutBody(row: EnvelopeRow): BundleEnvelope {
 }
 
 /**
+ * Names in timing records as the states' signed rosters give them (in the version each envelope names), not as the
+ * operator enrolled them: the verifier takes names from the rosters and refuses any other.
+ */
+function withSignedNames(records: readonly TimingRecord[], envelopes: readonly BundleEnvelope[], rosters: readonly Record<string, unknown>[]): TimingRecord[] {
+  const names = new Map<string, string>();
+  for (const doc of rosters) {
+    const body = (doc as { roster?: { state?: string; version?: number; members?: { kid: string; name: string }[] } }).roster;
+    for (const m of body?.members ?? []) names.set(`${String(body?.state)} ${String(body?.version)} ${m.kid}`, m.name);
+  }
+  const byId = new Map(envelopes.map((e) => [e.header.id, e.header]));
+  const nameIn = (id: string | null, kid: string, fallback: string | null) => {
+    const h = id === null ? undefined : byId.get(id);
+    const ref = h?.trust?.rosters[h.fromState];
+    return (h && ref && names.get(`${h.fromState} ${ref.version} ${kid}`)) ?? fallback;
+  };
+  return records.map((r) => ({
+    ...r,
+    fromName: nameIn(r.id, r.from, r.fromName),
+    ackedBy: r.ackedBy === null ? null : { kid: r.ackedBy.kid, name: nameIn(r.ackId, r.ackedBy.kid, r.ackedBy.name) },
+  }));
+}
+
+/**
  * Builds the bundle inside one read transaction (a consistent snapshot). Envelopes: every envelope of the channel (or
  * all channels) accepted in [since, until), plus everything that answers a notice of the records (receipts, acks,
  * raises), whenever it came. Audit: every event from seq 1 and every checkpoint.
@@ -95,6 +118,7 @@ export function buildReviewBundle(db: Database.Database, filter: TimingFilter, n
       rosters: docs.filter((d) => d.kind === 'roster' && states.has(d.subject)).map((d) => JSON.parse(d.doc_json) as Record<string, unknown>),
     };
     const envelopes = rows.map(withoutBody).sort((a, b) => a.receipt.auditSeq - b.receipt.auditSeq);
+    const named = withSignedNames(records, envelopes, trust.rosters);
     const last = events[events.length - 1];
     const manifest = last
       ? signer.sign({
@@ -103,7 +127,7 @@ export function buildReviewBundle(db: Database.Database, filter: TimingFilter, n
           head: { seq: last.seq, hash: last.hash },
           checkpoint: checkpoints[checkpoints.length - 1]?.seq ?? null,
           envelopes: envelopes.map((e) => e.receipt.hash),
-          records: records.map((r) => r.id),
+          records: named.map((r) => r.id),
         })
       : undefined;
     return {
@@ -115,7 +139,7 @@ export function buildReviewBundle(db: Database.Database, filter: TimingFilter, n
       trust,
       envelopes,
       audit: { events, checkpoints },
-      records,
+      records: named,
       ...(manifest ? { manifest } : {}),
     };
   })();

@@ -3,7 +3,6 @@ import { verifyAuditChain, type ChainVerification } from './audit.ts';
 import { canonicalJson } from './canonical.ts';
 import { checkEnvelopeRules, digestFromParts, verifySignedParts } from './envelope-verify.ts';
 import { HotlineError } from './errors.ts';
-import { escalationAuditType } from './escalation.ts';
 import { verifyReceipt } from './receipt.ts';
 import { REVIEW_BUNDLE_FORMAT, reviewBundleSchema, type BundleEnvelope, type ReviewBundle, type TimingRecord } from './review.ts';
 import type { AuditEvent } from './schemas.ts';
@@ -12,6 +11,21 @@ import type { CharterBody, RosterBody } from './trust/documents.ts';
 import { verifyRosterChain } from './trust/roster.ts';
 import { checkDrillRefs, expectedAckDeadline, resolveHeaderTrust, senderStanding, type TrustView } from './trust/standing.ts';
 import { fingerprint, sameFingerprint } from './identity.ts';
+import {
+  checkAuditTimes,
+  checkEscalation,
+  checkEscalationEventsAccounted,
+  checkManifest,
+  checkRecordNames,
+  checkScope,
+  checkWitnesses,
+  envelopeTimeDisputes,
+  firedSteps,
+  type WitnessCheck,
+} from './evidence/bundle-evidence.ts';
+import type { DisputedTime } from './evidence/times.ts';
+import type { WitnessStatement } from './schemas.ts';
+import { DEFAULT_TIME_TOLERANCE_MS } from './trust/charter.ts';
 
 export interface BundleVerification {
   readonly relay: string;
@@ -29,10 +43,18 @@ export interface BundleVerification {
   readonly authorities: Readonly<Record<string, { kid: string; fingerprint: string; pinned: boolean }>>;
   /** First-wave (v1) envelopes, which name no charter: their signers are checked against no roster. */
   readonly unchartered: number;
+  /** True when the bundle carries a relay-signed manifest (and it matched): only then can it be shown complete. */
+  readonly manifest: boolean;
+  /** Times the signed data contradicts: each makes the bundle's timing unreliable. */
+  readonly disputes: readonly DisputedTime[];
+  readonly witnesses: WitnessCheck;
 }
 
 /** The bundle's trust documents, each chain verified; `pinned` maps state to an authority fingerprint or kid. */
-function bundleTrust(bundle: ReviewBundle, pinned: Readonly<Record<string, string>>): { view: TrustView; authorities: BundleVerification['authorities'] } {
+function bundleTrust(
+  bundle: ReviewBundle,
+  pinned: Readonly<Record<string, string>>,
+): { view: TrustView; authorities: BundleVerification['authorities']; charterTolerances: readonly number[] } {
   const charters = new Map<string, Map<number, CharterBody>>();
   const rosters = new Map<string, Map<number, RosterBody>>();
   const authorities: Record<string, { kid: string; fingerprint: string; pinned: boolean }> = {};
@@ -83,6 +105,7 @@ function bundleTrust(bundle: ReviewBundle, pinned: Readonly<Record<string, strin
       roster: (state, version) => rosters.get(state)?.get(version) ?? null,
     },
     authorities,
+    charterTolerances: [...charters.values()].flatMap((versions) => [...versions.values()].map((c) => c.timeTolerance)),
   };
 }
 
@@ -153,6 +176,8 @@ function checkEnvelope(e: BundleEnvelope, relay: string, events: ReadonlyMap<num
   if (event.type !== `envelope.${e.header.kind}` || event.data.id !== id || event.data.hash !== hash) {
     fail(`envelope ${id}: audit event ${event.seq} does not record this envelope (it names ${String(event.data.id)})`);
   }
+  if (e.receipt.auditHash !== undefined && e.receipt.auditHash !== event.hash) fail(`envelope ${id}: its receipt names another audit head than event ${event.seq}`);
+  if (e.header.v === 3 && e.receipt.auditHash === undefined) fail(`envelope ${id}: its receipt names no audit head`);
   if (event.at !== e.receipt.acceptedAt || (event.data.ackDeadline ?? null) !== e.receipt.ackDeadline) {
     fail(`envelope ${id}: audit event ${event.seq} disagrees with the receipt on acceptance time or deadline`);
   }
@@ -193,7 +218,16 @@ function threadOf(notice: BundleEnvelope, referrers: Referrers): Thread {
   };
 }
 
-function checkRecord(r: TimingRecord, byId: ReadonlyMap<string, BundleEnvelope>, referrers: Referrers, events: ReadonlyMap<number, AuditEvent>, generatedAt: number): void {
+interface RecordContext {
+  readonly byId: ReadonlyMap<string, BundleEnvelope>;
+  readonly referrers: Referrers;
+  readonly view: TrustView;
+  readonly fired: ReadonlyMap<string, AuditEvent>;
+  readonly generatedAt: number;
+}
+
+function checkRecord(r: TimingRecord, c: RecordContext): DisputedTime[] {
+  const { byId, referrers, generatedAt } = c;
   const where = `timing record ${r.id}`;
   const notice = byId.get(r.id);
   if (!notice || notice.header.kind !== 'notice') fail(`${where}: the notice is not among the bundle's signed envelopes`);
@@ -242,15 +276,8 @@ function checkRecord(r: TimingRecord, byId: ReadonlyMap<string, BundleEnvelope>,
     if (r.met !== (due ? false : null)) mismatch('met', r.met, due ? false : null);
   }
 
-  const thread = new Set([r.id, ...raises.map((x) => x.id)]);
-  for (const s of r.escalation) {
-    if (!thread.has(s.id)) fail(`${where}: escalation step ${s.step} belongs to ${s.id}, not to this thread`);
-    if (s.firedAt === null) continue;
-    const event = s.auditSeq === null ? undefined : events.get(s.auditSeq);
-    if (!event || event.type !== escalationAuditType(s.action) || event.at !== s.firedAt || event.data.id !== s.id || event.data.due !== s.due) {
-      fail(`${where}: escalation step ${s.action} fired at ${s.firedAt} is not backed by its audit event ${s.auditSeq ?? '(none)'}`);
-    }
-  }
+  checkRecordNames(r, notice, ack, c.view);
+  return checkEscalation({ record: r, deadlines: [notice, ...t.raises], ack, generatedAt }, c.view, c.fired);
 }
 
 /**
@@ -259,7 +286,16 @@ function checkRecord(r: TimingRecord, byId: ReadonlyMap<string, BundleEnvelope>,
  * every timing figure of the records section recomputed from the signed receipts. Throws HotlineError
  * (BAD_SCHEMA or BAD_SIGNATURE) naming the first failure.
  */
-export function verifyReviewBundle(input: unknown, options: { readonly relayKid?: string; readonly authorities?: Readonly<Record<string, string>> } = {}): BundleVerification {
+export interface VerifyOptions {
+  /** The relay key the caller trusts (from --relay-key or a PoC's profile); without it a bundle is never "good". */
+  readonly relayKid?: string;
+  /** State → authority fingerprint or key the caller pinned. */
+  readonly authorities?: Readonly<Record<string, string>>;
+  /** Witness statements a PoC kept (hotline witness export). */
+  readonly witnesses?: readonly WitnessStatement[];
+}
+
+export function verifyReviewBundle(input: unknown, options: VerifyOptions = {}): BundleVerification {
   const bundle = parseReviewBundle(input);
   const trust = bundleTrust(bundle, options.authorities ?? {});
   if (options.relayKid !== undefined && bundle.relay !== options.relayKid) {
@@ -274,6 +310,9 @@ export function verifyReviewBundle(input: unknown, options: { readonly relayKid?
   } catch (cause) {
     fail(cause instanceof Error ? cause.message : String(cause));
   }
+  checkAuditTimes(events);
+  checkManifest(bundle);
+  checkScope(bundle);
   const bySeqEvent = new Map(events.map((e) => [e.seq, e]));
   const byId = new Map<string, BundleEnvelope>();
   for (const e of bundle.envelopes) {
@@ -294,7 +333,14 @@ export function verifyReviewBundle(input: unknown, options: { readonly relayKid?
     if (list) list.push(e);
     else referrers.set(ref, [e]);
   }
-  for (const r of bundle.records) checkRecord(r, byId, referrers, bySeqEvent, bundle.generatedAt);
+  const fired = firedSteps(events);
+  const disputes = envelopeTimeDisputes(bundle.envelopes, trust.view);
+  const context: RecordContext = { byId, referrers, view: trust.view, fired, generatedAt: bundle.generatedAt };
+  for (const r of bundle.records) disputes.push(...checkRecord(r, context));
+  const threadIds = new Set(bundle.records.flatMap((r) => [r.id, ...r.raises.map((x) => x.id)]));
+  checkEscalationEventsAccounted(bundle.records, fired, threadIds);
+  const tolerance = Math.max(DEFAULT_TIME_TOLERANCE_MS, ...[...trust.charterTolerances]);
+  const witnesses = checkWitnesses(bundle, options.witnesses ?? [], tolerance);
   return {
     relay: bundle.relay,
     relayPinned: options.relayKid !== undefined,
@@ -307,5 +353,8 @@ export function verifyReviewBundle(input: unknown, options: { readonly relayKid?
     generatedAt: bundle.generatedAt,
     authorities: trust.authorities,
     unchartered,
+    manifest: bundle.manifest !== undefined,
+    disputes,
+    witnesses,
   };
 }

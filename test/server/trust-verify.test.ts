@@ -6,8 +6,6 @@ import {
   createIdentity,
   fingerprint,
   initCrypto,
-  nextAuditEvent,
-  signCheckpoint,
   signReceipt,
   signRoster,
   verifyReviewBundle,
@@ -16,6 +14,7 @@ import {
   type RosterBody,
 } from '../../shared/index.ts';
 import { buildReviewBundle } from '../../server/review-export.ts';
+import { resignBundle } from '../helpers/resign.ts';
 import { enrolPoc, pocClient } from '../helpers/poc.ts';
 import { startTestRelay, tempDir, type TestRelay } from '../helpers/relay.ts';
 import { chartered, testAuthority } from '../helpers/trust.ts';
@@ -49,15 +48,9 @@ beforeAll(async () => {
 });
 afterAll(() => relay?.dispose());
 
-/** What an operator holding relay.key can do: rewrite events from `from` on, re-hash the chain and re-sign every checkpoint. */
+/** What an operator holding relay.key can do: rewrite events, then re-sign everything the relay signs. */
 function resign(b: ReviewBundle, edit: (events: AuditEvent[]) => void): ReviewBundle {
-  const copy = structuredClone(b) as ReviewBundle;
-  edit(copy.audit.events);
-  let head: AuditEvent | null = null;
-  copy.audit.events = copy.audit.events.map((e) => (head = nextAuditEvent(head, e.at, e.type, e.data)));
-  const bySeq = new Map(copy.audit.events.map((e) => [e.seq, e]));
-  copy.audit.checkpoints = copy.audit.checkpoints.map((cp) => signCheckpoint(relay.identity, { seq: cp.seq, hash: (bySeq.get(cp.seq) as AuditEvent).hash }, cp.at));
-  return copy;
+  return resignBundle(b, relay.identity, (copy) => edit(copy.audit.events));
 }
 
 describe('hotline verify and the trust documents', () => {
@@ -80,7 +73,7 @@ describe('hotline verify and the trust documents', () => {
     const notice = stretched.envelopes.find((e) => e.header.id === flashId);
     if (!notice) throw new Error('no notice');
     const event = stretched.audit.events.find((x) => x.type === 'envelope.notice' && x.data.id === flashId) as AuditEvent;
-    notice.receipt = signReceipt(relay.identity, { id: notice.receipt.id, hash: notice.receipt.hash, acceptedAt: notice.receipt.acceptedAt, auditSeq: event.seq, ackDeadline: event.at + 24 * 3600_000 });
+    notice.receipt = signReceipt(relay.identity, { id: notice.receipt.id, hash: notice.receipt.hash, acceptedAt: notice.receipt.acceptedAt, auditSeq: event.seq, ackDeadline: event.at + 24 * 3600_000, auditHash: event.hash });
     for (const r of stretched.records) if (r.id === flashId) r.ackDeadline = event.at + 24 * 3600_000;
     // Everything the relay signs agrees with itself; only the charter, which it cannot sign, disagrees.
     expect(() => verifyReviewBundle(stretched, { relayKid: relay.identity.kid, authorities: pins() })).toThrow(/charter gives/);
