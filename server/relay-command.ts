@@ -3,6 +3,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { join, resolve } from 'node:path';
 import { parseDuration, toHotlineError } from '../shared/index.ts';
 import { defaultVerifyThreads } from './config.ts';
+import { RELAY_KEY_PASSPHRASE_ENV, RELAY_KEY_PASSPHRASE_FILE_ENV, relayKeyPassphrase } from './relay-files.ts';
 import { startRelay } from './relay.ts';
 
 function port(value: string): number {
@@ -37,7 +38,17 @@ const program = new Command('hotline relay')
   .option('--check-within <duration>', 'how long PoCs have to answer a scheduled check (default: 10m, or the interval if shorter)')
   .addHelpText(
     'after',
-    '\nFirst start creates the relay identity and an admin token (printed once, kept in DIR/admin.token, mode 0600).\nStop with Ctrl-C or SIGTERM: queued commits finish, sockets close with code 1001.',
+    [
+      '',
+      'First start creates the relay identity and an admin token (printed once, kept in DIR/admin.token, mode 0600).',
+      'Stop with Ctrl-C or SIGTERM: queued commits finish, sockets close with code 1001.',
+      '',
+      'The relay signing key (DIR/relay.key) is sealed under a passphrase when one of these is set:',
+      `  ${RELAY_KEY_PASSPHRASE_ENV}       the passphrase`,
+      `  ${RELAY_KEY_PASSPHRASE_FILE_ENV}  a file holding it (systemd credential, docker secret)`,
+      'A key still in the clear is sealed in place on the next start with one set (same key id).',
+      'A sealed key does not start without its passphrase. Unset, the key is kept in the clear (a warning says so).',
+    ].join('\n'),
   );
 
 program.parse(process.argv.slice(3), { from: 'user' });
@@ -69,6 +80,8 @@ try {
 }
 
 try {
+  // The same variables startRelay reads; asked here first so a missing passphrase can be warned about once started.
+  const relayKeySealed = relayKeyPassphrase(process.env) !== null;
   const limits = {
     ...(opts.rateLimit !== undefined ? { ratePerSec: opts.rateLimit } : {}),
     ...(opts.rateBurst !== undefined ? { rateBurst: opts.rateBurst } : {}),
@@ -84,6 +97,11 @@ try {
     },
     defaultMetrics: true,
   });
+  if (!relayKeySealed) {
+    console.error(
+      `hotline relay: warning: ${join(dataDir, 'relay.key')} is not sealed (whoever copies the data directory gets the relay signing key); set ${RELAY_KEY_PASSPHRASE_ENV} or ${RELAY_KEY_PASSPHRASE_FILE_ENV} and restart to seal it`,
+    );
+  }
   if (opts.json) {
     console.log(JSON.stringify({ url: relay.url, relay: relay.identity.kid, dataDir, firstStart: relay.firstStart }));
   } else {

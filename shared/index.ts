@@ -15,5 +15,6 @@ export * from './uuid.ts';
 export * from './review.ts';
 export * from './review-bundle.ts';
 export * from './bundle-compare.ts';
+export * from './sealing.ts';
 export * from './trust/index.ts';
 export * from './evidence/index.ts';
