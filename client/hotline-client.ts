@@ -2,6 +2,21 @@
 import { EventEmitter } from 'node:events';
 import { join } from 'node:path';
 import {
+  advanceChain,
+  CHAIN_GENESIS,
+  deliveredReceiptDispute,
+  digestFromParts,
+  envelopeDigest,
+  missingLinks,
+  ownReceiptDispute,
+  signWitness,
+  verifyRelayEvent,
+  verifySignedParts,
+  type ChainItem,
+  type ChainLink,
+  type ChainPosition,
+  type ChainStep,
+  type DisputedTime,
   buildEnvelope,
   charterHash,
   checkDrillRefs,
@@ -50,6 +65,13 @@ type Keys = Extract<RelayMessage, { type: 'keys' }>;
 type TrustDocs = Extract<RelayMessage, { type: 'trust' }>;
 type RecipientKeyOf = { kid: string; prekey: NonNullable<DirectoryEntry['prekey']> };
 type RelayEventMessage = Extract<RelayMessage, { type: 'event' }>;
+type ChainAnswer = Extract<RelayMessage, { type: 'chain' }>;
+/** A relay that accepted an envelope, and its receipt. */
+type Acceptance = { readonly conn: RelayConnection; readonly receipt: RelayReceipt };
+/** A relay that refused an envelope as not continuing the chain, with the head it holds. */
+type ChainRefusal = { readonly conn: RelayConnection; readonly head: ChainPosition };
+/** The most links one chain.get may ask for. */
+const CHAIN_PAGE = 256;
 export type DrillStatus = Extract<RelayMessage, { type: 'drill.status' }>;
 
 export interface AckInfo {
@@ -132,6 +154,32 @@ export interface HotlineClientOptions {
   /** Keep reconnecting with backoff (listen); false for one-shot commands. */
   readonly reconnect: boolean;
   readonly now?: () => number;
+  /** How long a link of a sender's chain may stay missing (later links arrived) before it is alarmed as MISSING. Default 60 s. */
+  readonly chainGraceMs?: number;
+  /** How often, while connected, the highest audit head seen from each relay is witnessed (when it changed). Default 5 min. */
+  readonly witnessEveryMs?: number;
+}
+
+/** A link a relay proved in a chain answer, with the whole envelope when this PoC is a recipient. */
+interface VerifiedChainItem {
+  readonly link: ChainLink;
+  readonly id: string;
+  readonly envelope: Envelope | null;
+  readonly receipt: RelayReceipt;
+}
+
+interface SubmitOutcome {
+  readonly receipts: RelayReceipt[];
+  readonly failed: { relay: string; code: string; message: string }[];
+  readonly accepted: Acceptance[];
+  readonly broken: ChainRefusal[];
+}
+
+/** The relay's chain head from a CHAIN_BROKEN refusal (null for any other error, or a detail that does not parse). */
+function chainHeadOf(error: HotlineError): ChainPosition | null {
+  if (error.code !== 'CHAIN_BROKEN') return null;
+  const { chanSeq, hash } = error.detail;
+  return typeof chanSeq === 'number' && Number.isInteger(chanSeq) && chanSeq >= 0 && typeof hash === 'string' ? { chanSeq, hash } : null;
 }
 
 /** A changed key for a known PoC: sending to its state is blocked until a person trusts the new key. */
@@ -184,10 +232,25 @@ export class HotlineClient extends EventEmitter<HotlineClientEvents> {
   private processedSinceWelcome = new Map<RelayConnection, number>();
   /** The relay's clock minus this PoC's, measured at the last welcome (0 until one came). */
   private relayClockOffset = 0;
+  private closed = false;
+  private readonly chainGraceMs: number;
+  private readonly witnessEveryMs: number;
+  private graceTimer: NodeJS.Timeout | null = null;
+  private graceDue = Infinity;
+  private witnessTimer: NodeJS.Timeout | null = null;
+  /** Per channel: the send in progress, so that chanSeq is taken and submitted one send at a time. */
+  private readonly chainLocks = new Map<string, Promise<unknown>>();
+  /** Per relay connection and "channel sender": the highest chanSeq it delivered (since its last welcome). */
+  private readonly deliveredHigh = new Map<RelayConnection, Map<string, number>>();
+  /** Per relay connection: the highest audit position seen (receipts, signed events), and the last one witnessed. */
+  private readonly auditSeen = new Map<RelayConnection, { seq: number; hash: string }>();
+  private readonly auditWitnessed = new Map<RelayConnection, number>();
 
   constructor(private readonly options: HotlineClientOptions) {
     super();
     this.now = options.now ?? Date.now;
+    this.chainGraceMs = options.chainGraceMs ?? 60_000;
+    this.witnessEveryMs = options.witnessEveryMs ?? 5 * 60_000;
     this.history = new HistoryStore(join(options.keystore.home, 'history.db'));
     this.trustStore = new TrustStore(this.history.db);
     const pinned = new Map(options.profile.relays.map((r) => [r.url, r.kid]));
@@ -196,6 +259,10 @@ export class HotlineClient extends EventEmitter<HotlineClientEvents> {
       conn.on('welcome', (welcome) => {
         this.relayClockOffset = welcome.serverTime - this.now();
         this.processedSinceWelcome.set(conn, 0);
+        // Pending envelopes come again after a reconnect, in order from the start: the order check starts afresh.
+        this.deliveredHigh.delete(conn);
+        this.startWitnessing();
+        if (this.history.missingLinks().some((m) => m.alarmedAt === null)) this.scheduleGraceCheck(this.chainGraceMs);
         this.emit('connection', { relay: url, up: true, willRetry: false });
         this.publishPrekey(conn).catch((e: unknown) => this.warn(toHotlineError(e)));
         this.refreshTrustFrom(conn).catch((e: unknown) => this.warn(toHotlineError(e)));
@@ -251,6 +318,9 @@ export class HotlineClient extends EventEmitter<HotlineClientEvents> {
   }
 
   close(): void {
+    this.closed = true;
+    if (this.graceTimer) clearTimeout(this.graceTimer);
+    if (this.witnessTimer) clearInterval(this.witnessTimer);
     this.flushConfirms();
     for (const c of this.connections) c.close();
     this.history.close();
@@ -313,7 +383,18 @@ export class HotlineClient extends EventEmitter<HotlineClientEvents> {
 
   // ---- rosters and charter ----
 
-  private alarm(code: string, message: string, id: string | null = null, relay: string | null = null): void {
+  /**
+   * Tells the user, and keeps it in the history (once per `key`, by default code, envelope and message) so that
+   * `hotline inbox` still shows it after this session.
+   */
+  private alarm(code: string, message: string, id: string | null = null, relay: string | null = null, kept: { channel?: string | null; key?: string } = {}): void {
+    if (!this.closed) {
+      try {
+        this.history.addAlarm({ code, message, id, relay, channel: kept.channel ?? null, at: this.now() }, kept.key ?? `${code}|${id ?? ''}|${message}`);
+      } catch (e) {
+        this.warn(toHotlineError(e));
+      }
+    }
     this.emit('alarm', { code, message, id, relay });
   }
 
@@ -417,66 +498,183 @@ export class HotlineClient extends EventEmitter<HotlineClientEvents> {
     let plan = await this.planRecipients(channel, own, input.toState, kind, director);
     const id = uuidv7(this.now());
     const content = { subject: input.subject ?? null, text: input.text };
-    let lastError: HotlineError | null = null;
-    for (let attempt = 0; attempt < 3; attempt++) {
-      const createdAt = this.now();
-      const envelope = buildEnvelope({
-        sender: this.identity,
-        header: {
-          id,
-          channel: channel.id,
-          kind,
-          fromState: own,
-          toState: input.toState,
-          level: input.level,
-          drill: input.drill ?? null,
-          seq: this.history.nextSeq(),
-          createdAt,
-          refs: [...(input.refs ?? [])],
-          trust: plan.trust.refs,
-        },
-        content,
-        recipients: plan.recipients,
-        now: this.prekeyClock(),
-      });
-      const outcome = await this.submit(envelope);
-      if (outcome.receipts.length > 0) {
-        const first = outcome.receipts[0] as RelayReceipt;
-        // The deadline is the charter's (or the drill's, signed in the header): a relay that states another is alarmed.
-        const charter = plan.trust.charter.charter;
-        const deadline = expectedAckDeadline(charter, envelope.header, first.acceptedAt);
-        // Each relay times its own acceptance: its deadline is judged from its own acceptedAt.
-        for (const r of outcome.receipts) this.checkStatedDeadline(envelope.header, r, expectedAckDeadline(charter, envelope.header, r.acceptedAt), null);
-        this.history.record(
-          { ...messageRecordOf(envelope.header, content, first, 'out'), ackDeadline: deadline },
-          this.now(),
+    // One send at a time per channel: chanSeq and prev are taken from the head, and the head moves only on acceptance.
+    return this.withChainLock(channel.id, async () => {
+      let lastError: HotlineError | null = null;
+      let adopted = false;
+      for (let attempt = 0; attempt < 4; attempt++) {
+        const head = this.history.ownChainHead(channel.id);
+        const chanSeq = (head?.chanSeq ?? 0) + 1;
+        const createdAt = this.now();
+        const envelope = buildEnvelope({
+          sender: this.identity,
+          header: {
+            id,
+            channel: channel.id,
+            kind,
+            fromState: own,
+            toState: input.toState,
+            level: input.level,
+            drill: input.drill ?? null,
+            seq: this.history.nextSeq(),
+            createdAt,
+            refs: [...(input.refs ?? [])],
+            trust: plan.trust.refs,
+            chanSeq,
+            prev: head?.hash ?? CHAIN_GENESIS,
+          },
+          content,
+          recipients: plan.recipients,
+          now: this.prekeyClock(),
+        });
+        const hash = envelopeDigest(envelope).hash;
+        // Kept before it goes out: if the answer is lost, the relay's head names this hash and it is recognised as ours.
+        this.history.keepOwnEnvelope(channel.id, chanSeq, hash, JSON.stringify(envelope), this.now());
+        const tolerance = plan.trust.charter.charter.timeTolerance;
+        const outcome = await this.submit(envelope, hash, tolerance);
+        // A relay that missed earlier envelopes of this chain (it was down when they went out) gets them again, then this one.
+        await this.repairRelayChains(envelope, hash, tolerance, outcome);
+        if (outcome.receipts.length > 0) {
+          const first = outcome.receipts[0] as RelayReceipt;
+          // The deadline is the charter's (or the drill's, signed in the header): a relay that states another is alarmed.
+          const charter = plan.trust.charter.charter;
+          const deadline = expectedAckDeadline(charter, envelope.header, first.acceptedAt);
+          // Each relay times its own acceptance: its deadline is judged from its own acceptedAt.
+          for (const r of outcome.receipts) this.checkStatedDeadline(envelope.header, r, expectedAckDeadline(charter, envelope.header, r.acceptedAt), null);
+          this.history.transaction(() => {
+            this.history.markOwnEnvelopeAccepted(hash);
+            this.history.setOwnChainHead(channel.id, { chanSeq, hash });
+            this.history.record({ ...messageRecordOf(envelope.header, content, first, 'out'), ackDeadline: deadline }, this.now());
+          });
+          for (const refusal of outcome.broken) this.alarmChainRefusal(refusal, channel.id, { chanSeq, hash }, false);
+          // An acknowledgement is a moment worth witnessing: the relay's chain as it stood right after it.
+          if (kind === 'ack') for (const a of outcome.accepted) if (a.receipt.auditHash) this.track(this.witness(a.conn, a.receipt.auditSeq, a.receipt.auditHash));
+          return {
+            id,
+            channel: channel.id,
+            acceptedAt: first.acceptedAt,
+            ackDeadline: deadline,
+            receipts: outcome.receipts,
+            failed: outcome.failed,
+            recipients: plan.recipients.length,
+            recipientList: plan.recipientList,
+          };
+        }
+        // A roster or charter changed meanwhile: fetch it, choose the recipients again, and build the envelope anew.
+        if (outcome.failed.some((f) => f.code === 'TRUST_STALE')) {
+          plan = await this.planRecipients(channel, own, input.toState, kind, director, true);
+          continue;
+        }
+        if (outcome.broken.length > 0) {
+          const resync = adopted ? null : this.adoptableHead(channel.id, head, outcome.broken);
+          if (resync) {
+            // The relay holds a head this PoC may continue from (its own lost answer, or a fresh HOTLINE_HOME): rebuild on it.
+            this.history.setOwnChainHead(channel.id, resync);
+            adopted = true;
+            continue;
+          }
+          for (const refusal of outcome.broken) this.alarmChainRefusal(refusal, channel.id, head, true);
+          throw new HotlineError(
+            'CHAIN_BROKEN',
+            `not sent: ${outcome.broken.map((b) => `${b.conn.url} holds this PoC's chain on ${channel.id} at envelope ${b.head.chanSeq}`).join('; ')}, ` +
+              `but this PoC's history is at ${head?.chanSeq ?? 0} and does not hold what the relay names. Another device may be sending with this key, ` +
+              `or the relay's records differ: call your authority before sending again`,
+            { detail: { channel: channel.id, own: head?.chanSeq ?? 0, relays: outcome.broken.map((b) => ({ relay: b.conn.url, ...b.head })) } },
+          );
+        }
+        const stale = outcome.failed.find((f) => f.code === 'SEQ_NOT_INCREASING');
+        lastError = new HotlineError(
+          (outcome.failed[0]?.code as HotlineError['code'] | undefined) ?? 'RELAY_UNREACHABLE',
+          outcome.failed.map((f) => `${f.relay}: ${f.message}`).join('; ') || 'no relay accepted the envelope',
         );
-        return {
-          id,
-          channel: channel.id,
-          acceptedAt: first.acceptedAt,
-          ackDeadline: deadline,
-          receipts: outcome.receipts,
-          failed: outcome.failed,
-          recipients: plan.recipients.length,
-          recipientList: plan.recipientList,
-        };
+        if (!stale) break;
+        const m = /last accepted (\d+)/.exec(stale.message);
+        if (m) this.history.bumpSeq(Number(m[1]));
       }
-      // A roster or charter changed meanwhile: fetch it, choose the recipients again, and build the envelope anew.
-      if (outcome.failed.some((f) => f.code === 'TRUST_STALE')) {
-        plan = await this.planRecipients(channel, own, input.toState, kind, director, true);
-        continue;
+      throw lastError ?? new HotlineError('RELAY_UNREACHABLE');
+    });
+  }
+
+  /** Runs `fn` after every earlier send on `channel` has settled. */
+  private withChainLock<T>(channel: string, fn: () => Promise<T>): Promise<T> {
+    const before = this.chainLocks.get(channel) ?? Promise.resolve();
+    const run = before.then(fn, fn);
+    const tail = run.catch(() => undefined);
+    this.chainLocks.set(channel, tail);
+    void tail.then(() => {
+      if (this.chainLocks.get(channel) === tail) this.chainLocks.delete(channel);
+    });
+    return run;
+  }
+
+  /**
+   * For each relay that refused with CHAIN_BROKEN while holding an earlier link of this chain: resends the own envelopes
+   * it lacks, in order, then this one; its receipt joins the others. A relay whose head this PoC cannot continue stays refused.
+   */
+  private async repairRelayChains(envelope: Envelope, hash: string, tolerance: number, outcome: SubmitOutcome): Promise<void> {
+    const h = envelope.header;
+    const chanSeq = h.chanSeq ?? 0;
+    for (const refusal of [...outcome.broken]) {
+      const { conn, head } = refusal;
+      if (head.chanSeq >= chanSeq - 1) continue;
+      const base = head.chanSeq === 0 ? { hash: CHAIN_GENESIS } : this.history.ownEnvelopeAt(h.channel, head.chanSeq);
+      if (!base || base.hash !== head.hash) continue;
+      const resend: string[] = [];
+      for (let n = head.chanSeq + 1; n < chanSeq; n++) {
+        const held = this.history.ownEnvelopeAt(h.channel, n);
+        if (!held) break;
+        resend.push(held.envelopeJson);
       }
-      const stale = outcome.failed.find((f) => f.code === 'SEQ_NOT_INCREASING');
-      lastError = new HotlineError(
-        (outcome.failed[0]?.code as HotlineError['code'] | undefined) ?? 'RELAY_UNREACHABLE',
-        outcome.failed.map((f) => `${f.relay}: ${f.message}`).join('; ') || 'no relay accepted the envelope',
-      );
-      if (!stale) break;
-      const m = /last accepted (\d+)/.exec(stale.message);
-      if (m) this.history.bumpSeq(Number(m[1]));
+      if (resend.length !== chanSeq - 1 - head.chanSeq) continue;
+      try {
+        for (const json of resend) {
+          const earlier = parseEnvelope(JSON.parse(json));
+          await this.submitTo(conn, earlier, envelopeDigest(earlier).hash, tolerance);
+        }
+        const receipt = await this.submitTo(conn, envelope, hash, tolerance);
+        outcome.receipts.push(receipt);
+        outcome.accepted.push({ conn, receipt });
+        outcome.broken.splice(outcome.broken.indexOf(refusal), 1);
+        const i = outcome.failed.findIndex((f) => f.relay === conn.url);
+        if (i >= 0) outcome.failed.splice(i, 1);
+      } catch (e) {
+        const err = toHotlineError(e);
+        this.warn(new HotlineError(err.code, `${conn.url} lacks envelopes ${head.chanSeq + 1}..${chanSeq - 1} of this PoC's chain on ${h.channel}; resending them failed: ${err.message}`));
+      }
     }
-    throw lastError ?? new HotlineError('RELAY_UNREACHABLE');
+  }
+
+  /**
+   * The head to continue from when every relay refused the chain: one a relay holds that is an envelope this PoC built
+   * (the relay accepted it but the answer was lost), or, when this history holds no chain on the channel at all (a fresh
+   * HOTLINE_HOME), the relay's. Null: this PoC cannot tell the relay's head from someone else's.
+   */
+  private adoptableHead(channel: string, own: ChainPosition | null, broken: readonly ChainRefusal[]): ChainPosition | null {
+    for (const { head } of broken) {
+      if (head.chanSeq <= (own?.chanSeq ?? 0)) continue;
+      const built = this.history.ownEnvelopeByHash(head.hash);
+      if (built && built.channel === channel && built.chanSeq === head.chanSeq) {
+        this.history.markOwnEnvelopeAccepted(head.hash);
+        return head;
+      }
+    }
+    if (own === null) {
+      const furthest = [...broken].sort((a, b) => b.head.chanSeq - a.head.chanSeq)[0];
+      if (furthest && furthest.head.chanSeq > 0) return furthest.head;
+    }
+    return null;
+  }
+
+  private alarmChainRefusal(refusal: ChainRefusal, channel: string, own: ChainPosition | null, failed: boolean): void {
+    this.alarm(
+      'CHAIN_BROKEN',
+      `relay ${refusal.conn.url} holds this PoC's chain on ${channel} at envelope ${refusal.head.chanSeq} (hash ${refusal.head.hash.slice(0, 8)}…), ` +
+        `which this PoC's history (at ${own?.chanSeq ?? 0}) does not hold: another device may be sending with this key, or the relay's records differ` +
+        (failed ? ' — the envelope was not sent' : ' — the other relay(s) accepted the envelope'),
+      null,
+      refusal.conn.url,
+      { channel },
+    );
   }
 
   /**
@@ -548,28 +746,71 @@ export class HotlineClient extends EventEmitter<HotlineClientEvents> {
     );
   }
 
-  private async submit(envelope: Envelope): Promise<{ receipts: RelayReceipt[]; failed: { relay: string; code: string; message: string }[] }> {
+  /**
+   * Sends to every connected relay. Each receipt is checked: signed by the pinned relay, for this envelope (id and
+   * hash), and timed between the moment the send started and the moment the answer came (within `toleranceMs`).
+   * A receipt for something else is no proof of acceptance; a re-timed one is kept as evidence and alarmed.
+   */
+  private async submit(envelope: Envelope, hash: string, toleranceMs: number): Promise<SubmitOutcome> {
     const ready = this.ready();
-    const results = await Promise.allSettled(ready.map((c) => c.request<Accepted>({ type: 'send', envelope })));
-    const receipts: RelayReceipt[] = [];
-    const failed: { relay: string; code: string; message: string }[] = [];
+    const results = await Promise.allSettled(ready.map((c) => this.submitTo(c, envelope, hash, toleranceMs)));
+    const outcome: SubmitOutcome = { receipts: [], failed: [], accepted: [], broken: [] };
     results.forEach((r, i) => {
       const conn = ready[i] as RelayConnection;
       if (r.status === 'fulfilled') {
-        try {
-          verifyReceipt(r.value.receipt, conn.relayKid ?? undefined);
-          if (r.value.receipt.id !== envelope.header.id) throw new HotlineError('BAD_SIGNATURE', 'receipt names another envelope');
-          receipts.push(r.value.receipt);
-        } catch (e) {
-          const err = toHotlineError(e);
-          failed.push({ relay: conn.url, code: err.code, message: err.message });
-        }
-      } else {
-        const err = toHotlineError(r.reason);
-        failed.push({ relay: conn.url, code: err.code, message: err.message });
+        outcome.receipts.push(r.value);
+        outcome.accepted.push({ conn, receipt: r.value });
+        return;
       }
+      const err = toHotlineError(r.reason);
+      outcome.failed.push({ relay: conn.url, code: err.code, message: err.message });
+      const head = chainHeadOf(err);
+      if (head) outcome.broken.push({ conn, head });
     });
-    return { receipts, failed };
+    return outcome;
+  }
+
+  /** One relay's acceptance of `envelope`, its receipt checked (see submit). */
+  private async submitTo(conn: RelayConnection, envelope: Envelope, hash: string, toleranceMs: number): Promise<RelayReceipt> {
+    const sentAt = this.now();
+    const answer = await conn.request<Accepted>({ type: 'send', envelope });
+    const receivedAt = this.now();
+    const receipt = answer.receipt;
+    verifyReceipt(receipt, conn.relayKid ?? undefined);
+    const h = envelope.header;
+    if (receipt.id !== h.id || receipt.hash !== hash) {
+      const problem = receipt.id !== h.id ? `the receipt names envelope ${receipt.id}, not ${h.id}` : `the receipt's hash ${receipt.hash.slice(0, 8)}… is not the envelope's ${hash.slice(0, 8)}…`;
+      this.keepBadReceipt(conn, h, receipt, problem);
+      throw new HotlineError('BAD_RECEIPT', `relay ${conn.url} answered ${h.kind} ${h.id} with a receipt for something else: ${problem}`);
+    }
+    this.noteAuditHead(conn, receipt.auditSeq, receipt.auditHash);
+    const disputed = ownReceiptDispute(h, receipt, sentAt, receivedAt, toleranceMs);
+    if (disputed) this.keepDisputedTime(conn, h, receipt, disputed);
+    return receipt;
+  }
+
+  /** Keeps a receipt that names another envelope, and alarms. */
+  private keepBadReceipt(conn: RelayConnection, h: EnvelopeHeader, receipt: RelayReceipt, problem: string): void {
+    this.history.addReceiptProblem({ relay: conn.url, envelopeId: h.id, receipt, problem, at: this.now() });
+    this.alarm(
+      'BAD_RECEIPT',
+      `relay ${conn.url} gave a receipt for ${h.kind} ${h.id} that does not match it (${problem}). The receipt is kept as evidence; report it to both authorities`,
+      h.id,
+      conn.url,
+      { channel: h.channel },
+    );
+  }
+
+  /** Keeps a receipt whose time this client's clock (or the signer's) contradicts, and alarms. */
+  private keepDisputedTime(conn: RelayConnection, h: EnvelopeHeader, receipt: RelayReceipt, disputed: DisputedTime): void {
+    this.history.addReceiptProblem({ relay: conn.url, envelopeId: h.id, receipt, problem: disputed.message, at: this.now() });
+    this.alarm(
+      'BAD_RECEIPT',
+      `relay ${conn.url} stated a time this client cannot confirm — ${disputed.message}. The message is kept; the receipt is kept as evidence: report it to both authorities`,
+      h.id,
+      conn.url,
+      { channel: h.channel },
+    );
   }
 
   /** Finds a recorded message by id or unique prefix; throws UNKNOWN_ID. */
@@ -665,10 +906,14 @@ export class HotlineClient extends EventEmitter<HotlineClientEvents> {
     }
   }
 
-  private async receive(conn: RelayConnection, msg: Deliver): Promise<void> {
+  /** `fetched`: the envelope came in a chain answer this PoC asked for, not in delivery order. */
+  private async receive(conn: RelayConnection, msg: Deliver, { fetched = false }: { fetched?: boolean } = {}): Promise<void> {
     const envelope = parseEnvelope(msg.envelope);
     const h = envelope.header;
     if (this.history.has(h.id)) {
+      // Held already (another relay, or a chain answer): still a delivery out of order if this relay sent later links first.
+      const link = fetched ? null : this.history.chainLinkOf(h.id);
+      if (link) this.noteDeliveryOrder(conn, link.channel, link.kid, link.chanSeq, h.id);
       this.confirm(conn, h.id);
       return;
     }
@@ -696,9 +941,8 @@ export class HotlineClient extends EventEmitter<HotlineClientEvents> {
     const ks = this.options.keystore;
     const opened = openEnvelope(envelope, { kid: this.identity.kid, prekeySecrets: ks.prekeySecrets() });
     verifyReceipt(msg.receipt, conn.relayKid ?? undefined);
-    if (msg.receipt.id !== h.id || msg.receipt.hash !== opened.digest.hash) {
-      throw new HotlineError('BAD_SIGNATURE', `relay receipt for ${h.id} does not match the envelope`);
-    }
+    // The envelope is genuine (signed by its sender): a receipt that contradicts it is kept as evidence, not a reason to hide it.
+    this.checkDeliveredReceipt(conn, h, msg.receipt, opened.digest.hash, trust.charter.timeTolerance);
     const deadline = expectedAckDeadline(trust.charter, h, msg.receipt.acceptedAt);
     this.checkStatedDeadline(h, msg.receipt, deadline, conn.url);
     const record = { ...messageRecordOf(h, opened.content, msg.receipt, h.from === this.identity.kid ? 'out' : 'in'), ackDeadline: deadline };
@@ -708,6 +952,10 @@ export class HotlineClient extends EventEmitter<HotlineClientEvents> {
     });
     this.confirm(conn, h.id);
     if (!fresh) return;
+    if (h.chanSeq !== undefined && h.prev !== undefined && !fetched) {
+      this.noteDeliveryOrder(conn, h.channel, h.from, h.chanSeq, h.id);
+      this.onDeliveredLink(conn, h.channel, h.from, { chanSeq: h.chanSeq, prev: h.prev, hash: opened.digest.hash }, h.id);
+    }
     const full = this.history.get(h.id) as MessageRecord;
     const senderName = this.nameOf(h.from);
     switch (h.kind) {
@@ -776,6 +1024,22 @@ export class HotlineClient extends EventEmitter<HotlineClientEvents> {
   private readonly seenEvents = new Set<string>();
 
   private onRelayEvent(conn: RelayConnection, msg: RelayEventMessage): void {
+    // Shown or acted on only when signed by the pinned relay: checked before the dedupe, so a forged event cannot take a
+    // genuine one's place.
+    try {
+      if (!conn.relayKid) throw new HotlineError('BAD_SIGNATURE', 'no relay key is pinned to check it against');
+      verifyRelayEvent(msg.event, conn.relayKid);
+    } catch (cause) {
+      this.alarm(
+        'BAD_SIGNATURE',
+        `dropped an unsigned/forged relay event "${msg.event.kind}" (audit event ${msg.event.auditSeq}) from ${conn.url}: ${toHotlineError(cause).message}. ` +
+          `It is not shown; someone on the path to the relay is injecting or altering events`,
+        null,
+        conn.url,
+      );
+      return;
+    }
+    this.noteAuditHead(conn, msg.event.auditSeq, msg.event.auditHash);
     // Relay events come at least once (again after a reconnect): show each once per relay.
     const key = `${conn.relayKid ?? conn.url}:${msg.event.auditSeq}`;
     if (this.seenEvents.has(key)) return;
@@ -789,6 +1053,275 @@ export class HotlineClient extends EventEmitter<HotlineClientEvents> {
       }
     }
     this.emit('relayEvent', { ...msg.event, relay: conn.url });
+  }
+
+  // ---- receipts checked against this client's clock ----
+
+  /** A delivered envelope's receipt: for this envelope, and timed no later than now and near its signer's createdAt. */
+  private checkDeliveredReceipt(conn: RelayConnection, h: EnvelopeHeader, receipt: RelayReceipt, hash: string, toleranceMs: number): void {
+    if (receipt.id !== h.id || receipt.hash !== hash) {
+      const problem = receipt.id !== h.id ? `the receipt names envelope ${receipt.id}` : `the receipt's hash ${receipt.hash.slice(0, 8)}… is not the envelope's ${hash.slice(0, 8)}…`;
+      this.keepBadReceipt(conn, h, receipt, problem);
+      return;
+    }
+    this.noteAuditHead(conn, receipt.auditSeq, receipt.auditHash);
+    const disputed = deliveredReceiptDispute(h, receipt, this.now(), toleranceMs);
+    if (disputed) this.keepDisputedTime(conn, h, receipt, disputed);
+  }
+
+  // ---- senders' chains: gaps, reorders, forks ----
+
+  /** Queues work behind the deliveries being processed (it may feed envelopes through the delivery path itself). */
+  private queueReceiving(work: () => Promise<void>): void {
+    this.receiving = this.receiving.then(async () => {
+      if (this.closed) return;
+      try {
+        await work();
+      } catch (e) {
+        if (!this.closed) this.warn(toHotlineError(e));
+      }
+    });
+  }
+
+  /** "US CN-officer (key abcd1234…)": who a sender is, for a person reading an alarm. */
+  private senderLabel(kid: string): string {
+    const state = this.history.contact(kid)?.state ?? null;
+    const name = this.nameOf(kid);
+    return `${name ?? 'a sender'}${state ? ` of ${state}` : ''} (key ${kid.slice(0, 8)}…)`;
+  }
+
+  /** A relay delivering a sender's link below one it already delivered on this connection: it held it back or reordered. */
+  private noteDeliveryOrder(conn: RelayConnection, channel: string, kid: string, chanSeq: number, id: string): void {
+    const byChain = this.deliveredHigh.get(conn) ?? new Map<string, number>();
+    this.deliveredHigh.set(conn, byChain);
+    const key = `${channel} ${kid}`;
+    const high = byChain.get(key) ?? 0;
+    if (chanSeq >= high) {
+      byChain.set(key, chanSeq);
+      return;
+    }
+    this.alarm(
+      'REORDERED',
+      `warning: relay ${conn.url} delivered envelope ${chanSeq} from ${this.senderLabel(kid)} on ${channel} after envelope ${high} — ` +
+        `it held it back or reordered it. Nothing is lost, but the relay did not deliver in the order it accepted`,
+      id,
+      conn.url,
+      { channel },
+    );
+  }
+
+  /** Applies one verified link to the kept chain of (channel, sender) and keeps what is missing; alarms a fork. */
+  private applyLink(channel: string, kid: string, link: ChainLink, envelopeId: string, baselineAnywhere = false): ChainStep {
+    const alarmedOf = () => this.history.missingLinks().filter((m) => m.channel === channel && m.kid === kid && m.alarmedAt !== null).length;
+    const { step, resolved } = this.history.transaction(() => {
+      const before = this.history.senderChain(channel, kid);
+      const advance = advanceChain(before, link, { baselineAnywhere });
+      if (advance.step.kind === 'fork') return { step: advance.step, resolved: false };
+      const alarmedBefore = alarmedOf();
+      this.history.setSenderChain(channel, kid, advance.state);
+      this.history.noteChainLink(channel, kid, link, envelopeId);
+      this.history.syncMissing(channel, kid, missingLinks(advance.state), this.now());
+      return { step: advance.step, resolved: alarmedBefore > 0 && alarmedOf() === 0 };
+    });
+    // What was alarmed as missing has come after all: the alarm is closed (it stays in the history).
+    if (resolved) this.history.closeAlarms(`MISSING|${channel}|${kid}|`, this.now());
+    if (step.kind === 'fork') {
+      this.alarm(
+        'CHAIN_FORK',
+        `${this.senderLabel(kid)} on ${channel}: ${step.reason} (envelope ${envelopeId}). Two different histories of this sender exist — ` +
+          `its key is used elsewhere, or a relay forged a record. Call the sender's state and your authority on a known number`,
+        envelopeId,
+        null,
+        { channel },
+      );
+    }
+    return step;
+  }
+
+  /** A delivered link: applied at once; a gap it opens is asked of the relays right after this delivery. */
+  private onDeliveredLink(conn: RelayConnection, channel: string, kid: string, link: ChainLink, id: string): void {
+    const before = this.history.senderChain(channel, kid);
+    const firstContact = before.position === null && before.ahead.size === 0 && link.chanSeq > 1;
+    const step = this.applyLink(channel, kid, link, id);
+    if (step.kind !== 'gap') return;
+    this.queueReceiving(async () => {
+      if (firstContact) await this.backfill(conn, channel, kid, link, id);
+      else await this.fetchLinks(conn, channel, kid, step.first, step.last);
+      if (this.history.missingLinks().some((m) => m.alarmedAt === null)) this.scheduleGraceCheck(this.chainGraceMs);
+    });
+  }
+
+  /**
+   * The first link seen from a sender is not its first (a new member, or history from before this PoC): the links before
+   * it (up to 256) are asked for, and the earliest the relay proves becomes the baseline. None proved: the link itself is.
+   */
+  private async backfill(conn: RelayConnection, channel: string, kid: string, link: ChainLink, id: string): Promise<void> {
+    const items = await this.chainItemsFrom(conn, channel, kid, Math.max(1, link.chanSeq - CHAIN_PAGE), link.chanSeq - 1).catch((e: unknown) => {
+      this.warn(toHotlineError(e));
+      return [];
+    });
+    if (items.length === 0) {
+      this.applyLink(channel, kid, link, id, true);
+      return;
+    }
+    for (const [i, item] of items.entries()) await this.applyItem(conn, channel, kid, item, i === 0);
+  }
+
+  /** Asks the relays (the delivering one first) for chanSeq first..last of a sender's chain and applies what they prove. */
+  private async fetchLinks(conn: RelayConnection, channel: string, kid: string, first: number, last: number): Promise<void> {
+    const stillMissing = () => missingLinks(this.history.senderChain(channel, kid)).filter((n) => n >= first && n <= last);
+    for (const c of [conn, ...this.ready().filter((r) => r !== conn)]) {
+      if (!c.ready || stillMissing().length === 0) return;
+      const wanted = stillMissing();
+      try {
+        const items = await this.chainItemsFrom(c, channel, kid, Math.min(...wanted), Math.max(...wanted));
+        for (const item of items) await this.applyItem(c, channel, kid, item, false);
+      } catch (e) {
+        this.warn(toHotlineError(e));
+      }
+    }
+  }
+
+  /** A verified chain answer applied: the link always; a whole envelope also through the delivery path. */
+  private async applyItem(conn: RelayConnection, channel: string, kid: string, item: VerifiedChainItem, baselineAnywhere: boolean): Promise<void> {
+    this.applyLink(channel, kid, item.link, item.id, baselineAnywhere);
+    if (item.envelope && !this.history.has(item.id)) await this.receive(conn, { type: 'deliver', envelope: item.envelope, receipt: item.receipt }, { fetched: true });
+  }
+
+  /** chain.get for first..last, page by page (the relay may answer fewer than asked), each item verified. */
+  private async chainItemsFrom(conn: RelayConnection, channel: string, kid: string, first: number, last: number): Promise<VerifiedChainItem[]> {
+    const out: VerifiedChainItem[] = [];
+    for (let from = first; from <= last; ) {
+      const to = Math.min(last, from + CHAIN_PAGE - 1);
+      const answer = await conn.request<ChainAnswer>({ type: 'chain.get', channel, from: kid, first: from, last: to });
+      for (const item of answer.items) {
+        const verified = this.verifyChainItem(conn, channel, kid, item);
+        if (verified && verified.link.chanSeq >= from && verified.link.chanSeq <= to) out.push(verified);
+      }
+      const top = Math.max(from - 1, ...answer.items.map((i) => i.header.chanSeq ?? 0), ...answer.missing);
+      if (top < from) break;
+      from = top + 1;
+    }
+    return out.sort((a, b) => a.link.chanSeq - b.link.chanSeq);
+  }
+
+  /**
+   * One link a relay answered: signed by the sender, its hash the one the relay's (pinned) receipt names. A whole
+   * envelope must hash to it; signed parts alone prove a link only when this PoC is not among its recipients.
+   */
+  private verifyChainItem(conn: RelayConnection, channel: string, kid: string, item: ChainItem): VerifiedChainItem | null {
+    const h = item.header;
+    try {
+      if (h.channel !== channel || h.from !== kid || h.chanSeq === undefined || h.prev === undefined) throw new HotlineError('BAD_ENVELOPE', `the relay answered another chain's link ${h.id}`);
+      verifySignedParts(h, item.recipients, item.bodyHash, item.sig);
+      const hash = digestFromParts(h, item.recipients, item.bodyHash, item.sig);
+      verifyReceipt(item.receipt, conn.relayKid ?? undefined);
+      if (item.receipt.id !== h.id || item.receipt.hash !== hash) throw new HotlineError('BAD_RECEIPT', `the relay's receipt for link ${h.chanSeq} names another envelope`);
+      if (item.envelope !== null && envelopeDigest(item.envelope).hash !== hash) throw new HotlineError('BAD_ENVELOPE', `the envelope given for link ${h.chanSeq} is not the one signed`);
+      if (item.envelope === null && item.recipients.some((r) => r.kid === this.identity.kid)) {
+        throw new HotlineError('MISSING', `link ${h.chanSeq} is addressed to this PoC, but the relay gave only its signed parts`);
+      }
+      return { link: { chanSeq: h.chanSeq, prev: h.prev, hash }, id: h.id, envelope: item.envelope, receipt: item.receipt };
+    } catch (cause) {
+      const e = toHotlineError(cause);
+      this.warn(new HotlineError(e.code, `${conn.url}: chain answer for ${channel} from ${kid.slice(0, 8)}… not used: ${e.message}`));
+      return null;
+    }
+  }
+
+  private scheduleGraceCheck(delayMs: number): void {
+    if (this.closed) return;
+    const due = Date.now() + delayMs;
+    if (this.graceTimer && this.graceDue <= due) return;
+    if (this.graceTimer) clearTimeout(this.graceTimer);
+    this.graceDue = due;
+    this.graceTimer = setTimeout(() => {
+      this.graceTimer = null;
+      this.graceDue = Infinity;
+      this.queueReceiving(() => this.checkMissing());
+    }, Math.max(0, delayMs));
+    this.graceTimer.unref();
+  }
+
+  /** Links missing longer than the grace period: asked for once more, then alarmed as MISSING (once each). */
+  private async checkMissing(): Promise<void> {
+    const overdue = () => this.history.missingLinks().filter((m) => m.alarmedAt === null && this.now() - m.since >= this.chainGraceMs);
+    const chains = new Map<string, { channel: string; kid: string }>();
+    for (const m of overdue()) chains.set(`${m.channel} ${m.kid}`, { channel: m.channel, kid: m.kid });
+    for (const { channel, kid } of chains.values()) {
+      const conn = this.ready()[0];
+      const seqs = () => overdue().filter((m) => m.channel === channel && m.kid === kid).map((m) => m.chanSeq);
+      const asked = seqs();
+      if (conn && asked.length) await this.fetchLinks(conn, channel, kid, Math.min(...asked), Math.max(...asked));
+      const still = seqs();
+      if (still.length === 0) continue;
+      this.history.markMissingAlarmed(channel, kid, still, this.now());
+      const one = still.length === 1;
+      this.alarm(
+        'MISSING',
+        `${one ? 'an envelope' : `${still.length} envelopes`} from ${this.senderLabel(kid)} on ${channel} never arrived: number ${still.join(', ')} of its chain. ` +
+          `Later ones did, and no relay handed ${one ? 'it' : 'them'} over when asked — dropped or withheld on the way. Ask the sender on a known number what they sent`,
+        null,
+        conn?.url ?? null,
+        { channel, key: `MISSING|${channel}|${kid}|${still.join(',')}` },
+      );
+    }
+    const left = this.history.missingLinks().filter((m) => m.alarmedAt === null);
+    if (left.length) this.scheduleGraceCheck(Math.max(50, Math.min(...left.map((m) => m.since + this.chainGraceMs - this.now()))));
+  }
+
+  // ---- witnessing the relays' audit chains ----
+
+  private noteAuditHead(conn: RelayConnection, seq: number, hash: string | undefined): void {
+    if (hash === undefined) return;
+    const seen = this.auditSeen.get(conn);
+    if (!seen || seq > seen.seq) this.auditSeen.set(conn, { seq, hash });
+  }
+
+  private startWitnessing(): void {
+    if (this.witnessTimer || this.closed) return;
+    this.witnessTimer = setInterval(() => this.witnessHeads(), this.witnessEveryMs);
+    this.witnessTimer.unref();
+  }
+
+  /** Witnesses, on each connected relay, the highest audit head seen from it since the last statement. */
+  private witnessHeads(): void {
+    for (const conn of this.ready()) {
+      const seen = this.auditSeen.get(conn);
+      if (seen && seen.seq > (this.auditWitnessed.get(conn) ?? 0)) this.track(this.witness(conn, seen.seq, seen.hash));
+    }
+  }
+
+  /** Signs that this PoC saw the relay's chain at `seq` with head `head`, keeps the statement, and hands it to the relay. */
+  private async witness(conn: RelayConnection, seq: number, head: string): Promise<void> {
+    const state = this.options.profile.state;
+    if (!state || !conn.relayKid || this.closed) return;
+    const statement = signWitness(this.identity, { relay: conn.relayKid, state, seq, head, at: this.now() });
+    this.history.addWitness(statement);
+    this.auditWitnessed.set(conn, Math.max(seq, this.auditWitnessed.get(conn) ?? 0));
+    try {
+      await conn.request({ type: 'witness', statement });
+      if (!this.closed) this.history.setWitnessOutcome(statement, 'ok');
+    } catch (cause) {
+      const e = toHotlineError(cause);
+      if (this.closed) return;
+      this.history.setWitnessOutcome(statement, e.code);
+      if (e.code === 'WITNESS_MISMATCH') {
+        this.alarm(
+          'WITNESS_MISMATCH',
+          `relay ${conn.url} says its audit chain at event ${seq} is not the one it showed this PoC (head ${head.slice(0, 8)}…): its history may have been rewritten. ` +
+            `Keep this PoC's witness file (hotline witness export) and report it to both authorities`,
+          null,
+          conn.url,
+        );
+      }
+    }
+  }
+
+  /** Keeps background work (witness statements) among what settle() waits for. */
+  private track(work: Promise<unknown>): void {
+    const p: Promise<unknown> = work.catch((e: unknown) => this.warn(toHotlineError(e))).finally(() => this.outgoing.delete(p));
+    this.outgoing.add(p);
   }
 
   /** A person's answer to a communication check, to every relay. */

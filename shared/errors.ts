@@ -57,6 +57,8 @@ export const errorCodes = {
   WITNESS_MISMATCH: { status: 409, close: null, message: 'the witnessed audit head is not the relay\'s chain at that point', hint: 'the relay\'s history differs from what you saw: keep your witness file and report it' },
   MISSING: { status: 409, close: null, message: 'an envelope of the sender\'s chain never arrived', hint: 'ask the sender out of band what it sent' },
   BAD_RECEIPT: { status: 409, close: null, message: 'a relay receipt contradicts what this client saw', hint: 'the relay may be re-timing or altering records: keep the evidence and report it' },
+  CHAIN_FORK: { status: 409, close: null, message: 'two different envelopes claim one place in a sender\'s chain', hint: 'someone else holds the sender\'s key or a relay forged a record: call the sender and your authority' },
+  REORDERED: { status: 409, close: null, message: 'a relay delivered a sender\'s envelopes out of order', hint: 'a warning: nothing is lost, but the relay held an envelope back; keep an eye on it' },
   NO_AUTHORITY: { status: 404, close: null, message: 'no state authority keys in HOTLINE_HOME', hint: 'run `hotline authority init --state CODE` first' },
   BAD_INPUT: { status: 400, close: null, message: 'invalid input', hint: 'see --help' },
   TIMEOUT: { status: 504, close: null, message: 'timed out', hint: 'retry' },
