@@ -310,6 +310,9 @@ export function verifyReviewBundle(input: unknown, options: VerifyOptions = {}):
   } catch (cause) {
     fail(cause instanceof Error ? cause.message : String(cause));
   }
+  // What PoCs witnessed comes first: a chain that contradicts it is false, whatever else agrees with it.
+  const tolerance = Math.max(DEFAULT_TIME_TOLERANCE_MS, ...trust.charterTolerances);
+  const witnesses = checkWitnesses(bundle, options.witnesses ?? [], tolerance);
   checkAuditTimes(events);
   checkManifest(bundle);
   checkScope(bundle);
@@ -339,8 +342,7 @@ export function verifyReviewBundle(input: unknown, options: VerifyOptions = {}):
   for (const r of bundle.records) disputes.push(...checkRecord(r, context));
   const threadIds = new Set(bundle.records.flatMap((r) => [r.id, ...r.raises.map((x) => x.id)]));
   checkEscalationEventsAccounted(bundle.records, fired, threadIds);
-  const tolerance = Math.max(DEFAULT_TIME_TOLERANCE_MS, ...[...trust.charterTolerances]);
-  const witnesses = checkWitnesses(bundle, options.witnesses ?? [], tolerance);
+
   return {
     relay: bundle.relay,
     relayPinned: options.relayKid !== undefined,

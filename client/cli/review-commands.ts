@@ -1,12 +1,10 @@
 // `hotline review token | report | export` (a reviewer's view of timing over HTTP) and `hotline verify FILE` (offline check of an export bundle).
 import type { Command } from 'commander';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import {
   formatDuration,
   HotlineError,
-  initCrypto,
-  keyIdSchema,
   parseDuration,
   parseLevel,
   REVIEW_TOKEN_CTX,
@@ -16,7 +14,6 @@ import {
   stateCodeSchema,
   timingAggregatesSchema,
   timingRecordsPageSchema,
-  verifyReviewBundle,
   type TimingAggregates,
   type TimingRecord,
   type TimingStats,
@@ -25,6 +22,7 @@ import { readProfile } from '../profile.ts';
 import { relayRequest as request } from './relay-http.ts';
 import { fail, hotlineHome, httpUrlOf, openIdentity, output, relayUrls } from './context.ts';
 import { shortId, utc } from './format.ts';
+import { registerVerifyCommand } from './verify-command.ts';
 
 interface ReviewOptions {
   relay?: string;
@@ -274,57 +272,5 @@ export function registerReviewCommands(program: Command): void {
     }
   });
 
-  program
-    .command('verify')
-    .description('check an export bundle offline: every signature, receipt, audit-chain link, checkpoint and timing figure')
-    .argument('<file>', 'the bundle written by hotline review export')
-    .option('--relay-key <kid>', "pin the relay's key id (compare its fingerprint with the operator); otherwise the bundle's own is used")
-    .option(
-      '--authority <STATE=FINGERPRINT>',
-      "pin a state authority (repeatable): the bundle's charters must name it, and every signer is checked against the rosters it signed",
-      (value: string, previous: string[]) => [...previous, value],
-      [] as string[],
-    )
-    .option('--json', 'machine-readable output')
-    .action(async (file: string, opts: { relayKey?: string; authority: string[]; json?: boolean }) => {
-      try {
-        await initCrypto();
-        if (opts.relayKey !== undefined && !keyIdSchema.safeParse(opts.relayKey.trim()).success) throw new HotlineError('BAD_INPUT', '--relay-key must be a key id (43 base64url characters)');
-        let text: string;
-        try {
-          text = readFileSync(file, 'utf8');
-        } catch (cause) {
-          throw new HotlineError('NOT_FOUND', `cannot read ${file}`, { cause });
-        }
-        let value: unknown;
-        try {
-          value = JSON.parse(text);
-        } catch (cause) {
-          throw new HotlineError('BAD_SCHEMA', `${file} is not JSON: the bundle is damaged`, { cause });
-        }
-        const authorities: Record<string, string> = {};
-        for (const pin of opts.authority) {
-          const m = /^([A-Z][A-Z0-9]{1,7})=(.+)$/.exec(pin.trim());
-          if (!m) throw new HotlineError('BAD_INPUT', `--authority "${pin}": use STATE=FINGERPRINT, e.g. US="04521 88713 20974 55102 73321 09846"`);
-          authorities[m[1] as string] = (m[2] as string).trim();
-        }
-        const summary = verifyReviewBundle(value, { ...(opts.relayKey === undefined ? {} : { relayKid: opts.relayKey.trim() }), authorities });
-        output(opts, { ok: true, ...summary }, () =>
-          [
-            `OK ${file}: every check passed`,
-            `  relay ${summary.relay}${summary.relayPinned ? ' (pinned)' : ' (NOT pinned: pass --relay-key to be sure it is the relay you trust)'}`,
-            `  ${summary.envelopes} envelope signature(s) and relay receipt(s)`,
-            `  audit chain of ${summary.events} event(s), ${summary.checkpoints} signed checkpoint(s), signed through event ${summary.signedThrough} of ${summary.lastSeq}`,
-            `  ${summary.records} timing record(s) recomputed from signed receipts`,
-            `  every signer checked against the roster its envelope names; every deadline against the charter`,
-            ...Object.entries(summary.authorities).map(
-              ([state, a]) => `  ${state} authority ${a.fingerprint}${a.pinned ? ' (pinned)' : ' (NOT pinned: compare it with that state, then pass --authority)'}`,
-            ),
-            ...(summary.unchartered ? [`  ${summary.unchartered} first-wave envelope(s) name no charter: their senders are checked against no roster`] : []),
-          ].join('\n'),
-        );
-      } catch (e) {
-        fail('verify', e, !!opts.json);
-      }
-    });
+  registerVerifyCommand(program);
 }

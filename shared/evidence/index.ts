@@ -6,3 +6,4 @@ export * from './relay-event.ts';
 export * from './manifest.ts';
 export * from './scope.ts';
 export * from './times.ts';
+export * from './assessment.ts';

@@ -20,13 +20,23 @@ export function resignBundle(b: ReviewBundle, relay: Identity, edit: (copy: Revi
     renumbered.set(e.seq, head);
     return head;
   });
+  copy.records = copy.records.map((r) => ({ ...r, escalation: r.escalation.map((s) => ({ ...s, auditSeq: s.auditSeq === null ? null : (renumbered.get(s.auditSeq)?.seq ?? s.auditSeq) })) }));
   const last = copy.audit.events[copy.audit.events.length - 1] as AuditEvent;
-  copy.audit.checkpoints = copy.audit.checkpoints
-    .filter((cp) => cp.seq <= last.seq)
-    .map((cp) => {
-      const at = copy.audit.events.find((e) => e.seq === cp.seq) as AuditEvent;
-      return signCheckpoint(relay, { seq: at.seq, hash: at.hash }, cp.at);
-    });
+  // A checkpoint moves to the last kept event at or before the one it signed (events may have been removed).
+  const keptAtOrBefore = (seq: number): AuditEvent | undefined => {
+    for (let s = seq; s >= 1; s--) {
+      const e = renumbered.get(s);
+      if (e) return e;
+    }
+    return undefined;
+  };
+  const seen = new Set<number>();
+  copy.audit.checkpoints = copy.audit.checkpoints.flatMap((cp) => {
+    const at = keptAtOrBefore(cp.seq);
+    if (!at || seen.has(at.seq)) return [];
+    seen.add(at.seq);
+    return [signCheckpoint(relay, { seq: at.seq, hash: at.hash }, cp.at)];
+  });
   const eventOf = new Map(copy.audit.events.filter((e) => e.type.startsWith('envelope.')).map((e) => [String(e.data.id), e]));
   for (const env of copy.envelopes) {
     const event = eventOf.get(env.header.id);

@@ -1,8 +1,10 @@
 // Reviewer API: timing records and aggregates against hand-computed figures (manual clock), the export, and every refusal (tokens, roles, bodies).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  assessBundle,
   createIdentity,
   initCrypto,
+  signWitness,
   signCheckpoint,
   REVIEW_TOKEN_CTX,
   reviewBundleSchema,
@@ -22,6 +24,7 @@ import {
   type TimingStats,
 } from '../../shared/index.ts';
 import { ManualClock, passTimeTo } from '../helpers/manual-clock.ts';
+import { resignBundle } from '../helpers/resign.ts';
 import { RawPeer } from '../helpers/raw-peer.ts';
 import { adminCall, startTestRelay, type TestRelay } from '../helpers/relay.ts';
 import { chartered, installRosters } from '../helpers/trust.ts';
@@ -503,5 +506,145 @@ describe('reviewer scope', () => {
       expect(r.status).toBe(403);
       expect(r.json).toMatchObject({ error: { code: 'FORBIDDEN' } });
     }
+  });
+});
+
+describe('evidence: what a hand edit (no key) or a stolen relay key cannot do to an export', () => {
+  let good: ReviewBundle;
+  const pinned = () => ({ relayKid: relay.identity.kid });
+  const edited = (change: (b: ReviewBundle) => void): ReviewBundle => {
+    const b = structuredClone(good);
+    change(b);
+    return b;
+  };
+  const rec = (b: ReviewBundle, name: string) => b.records.find((r) => r.id === ids[name]) as TimingRecord;
+  const dropEnvelope = (b: ReviewBundle, id: string) => void (b.envelopes = b.envelopes.filter((e) => e.header.id !== id));
+
+  beforeAll(async () => {
+    good = reviewBundleSchema.parse((await http('GET', '/v1/review/export', { token })).json);
+  });
+
+  it('calls the untouched bundle good only with the relay key pinned, and names what it checked', () => {
+    const a = assessBundle(structuredClone(good), pinned());
+    expect(a.problems).toEqual([]);
+    expect(a.status).toBe('good');
+    expect(a.checked.join('\n')).toMatch(/relay-signed manifest/);
+    const unpinned = assessBundle(structuredClone(good), {});
+    expect(unpinned.status).toBe('unverifiable');
+    expect(unpinned.missing.join()).toMatch(/not pinned/);
+    const noManifest = assessBundle(edited((b) => delete b.manifest), pinned());
+    expect(noManifest.status).toBe('unverifiable');
+  });
+
+  const noKey: [string, (b: ReviewBundle) => void, RegExp?][] = [
+    ['an ack removed with its record fields', (b) => {
+      const r = rec(b, 'A');
+      dropEnvelope(b, r.ackId as string);
+      Object.assign(r, { ackId: null, ackedAt: null, ackedBy: null, timeToAckMs: null, lateByMs: null, met: false });
+    }, /manifest lists|records ack .* does not hold it/],
+    ['an ack removed, manifest removed too', (b) => {
+      delete b.manifest;
+      const r = rec(b, 'A');
+      dropEnvelope(b, r.ackId as string);
+      Object.assign(r, { ackId: null, ackedAt: null, ackedBy: null, timeToAckMs: null, lateByMs: null, met: false });
+    }, /records ack .* but the bundle does not hold it/],
+    ['a raise removed with its record entry', (b) => {
+      delete b.manifest;
+      dropEnvelope(b, ids.E_raise as string);
+      rec(b, 'E').raises = [];
+    }, /records raise .* but the bundle does not hold it/],
+    ['an acker renamed', (b) => void (rec(b, 'A').ackedBy!.name = 'CN night officer')],
+    ['a sender renamed', (b) => void (rec(b, 'B').fromName = 'US deputy')],
+    ['a timing record removed', (b) => {
+      delete b.manifest;
+      b.records = b.records.filter((r) => r.id !== ids.C);
+    }, /notice .* has no timing record/],
+    ['a timing record duplicated', (b) => {
+      delete b.manifest;
+      b.records.push(structuredClone(rec(b, 'C')));
+    }, /appears 2 times/],
+    ['a notice and its record removed', (b) => {
+      delete b.manifest;
+      dropEnvelope(b, ids.C as string);
+      b.records = b.records.filter((r) => r.id !== ids.C);
+    }, /records notice .* but the bundle does not hold it/],
+    ['a device receipt removed and the record says undelivered', (b) => {
+      delete b.manifest;
+      const receipts = b.envelopes.filter((e) => e.header.kind === 'receipt' && e.header.refs[0] === ids.A);
+      b.envelopes = b.envelopes.filter((e) => !receipts.includes(e));
+      Object.assign(rec(b, 'A'), { deliveredAt: null, deliveredTo: 0 });
+    }, /records receipt .* but the bundle does not hold it/],
+    ['an escalation step removed', (b) => void rec(b, 'C').escalation.pop(), /missing from the record|lists \d+ escalation steps/],
+    ['a fired escalation step marked unfired', (b) => {
+      const s = rec(b, 'C').escalation[0]!;
+      Object.assign(s, { firedAt: null, auditSeq: null });
+    }, /fired at .* the record shows null/],
+    ['an escalation step re-timed', (b) => void (rec(b, 'C').escalation[0]!.due += 30_000), /charter's policy gives/],
+    ['a fired escalation step marked cancelled', (b) => void (rec(b, 'C').escalation[0]!.cancelledAt = rec(b, 'C').escalation[0]!.firedAt), /calls it cancelled/],
+    ['an unfired step of an open notice marked cancelled', (b) => void (rec(b, 'G').escalation[0]!.cancelledAt = clock.now()), /not when the thread was first acknowledged/],
+    ['the last checkpoint removed', (b) => void b.audit.checkpoints.pop(), /checkpoint .* was removed|checkpoint/],
+    ['cut back to an earlier checkpoint', (b) => {
+      const cut = b.audit.checkpoints[0]!.seq;
+      b.audit.events = b.audit.events.filter((e) => e.seq <= cut);
+      b.audit.checkpoints = b.audit.checkpoints.slice(0, 1);
+      b.envelopes = b.envelopes.filter((e) => e.receipt.auditSeq <= cut);
+      const kept = new Set(b.envelopes.map((e) => e.header.id));
+      b.records = b.records.filter((r) => kept.has(r.id));
+    }, /manifest signs the audit chain up to event/],
+    ['generatedAt moved back, so that an overdue notice looks not yet due', (b) => {
+      b.generatedAt = t0;
+      rec(b, 'C').met = null;
+    }, /made at .*its signed manifest says/],
+  ];
+
+  for (const [label, change, pattern] of noKey) {
+    it(`refuses, with no key used: ${label}`, () => {
+      const a = assessBundle(edited(change), pinned());
+      expect(a.status, a.problems.join()).toBe('bad');
+      if (pattern) expect(a.problems[0]).toMatch(pattern);
+    });
+  }
+
+  it('lists an ack the relay re-stamped 10 min late as a disputed time, although it re-signed all it signs', () => {
+    const D = 10 * 60_000;
+    const ack = good.envelopes.find((e) => e.header.kind === 'ack' && e.header.refs[0] === ids.G)!;
+    const retimed = resignBundle(good, relay.identity, (b) => {
+      for (const e of b.audit.events) if (e.seq >= ack.receipt.auditSeq) e.at += D;
+      const r = rec(b, 'G');
+      Object.assign(r, { ackedAt: r.ackedAt! + D, timeToAckMs: r.timeToAckMs! + D });
+      for (const s of r.escalation) if (s.cancelledAt !== null) s.cancelledAt += D;
+      b.generatedAt += D;
+    });
+    const a = assessBundle(retimed, pinned());
+    expect(a.status).toBe('bad');
+    expect(a.problems.join('\n')).toMatch(/disputed time: ack .*: the relay says it accepted it at .*; its signer signed it at .*600 s earlier/);
+    expect(a.summary?.disputes.map((d) => d.id)).toEqual([ack.header.id]);
+  });
+
+  it('catches a history the operator rewrote and re-signed with the stolen relay key, given what a PoC witnessed', () => {
+    const removed = good.envelopes.find((e) => e.header.kind === 'receipt' && e.header.refs[0] === ids.A && e.header.from === cn2.identity.kid)!;
+    const rewritten = resignBundle(good, relay.identity, (b) => {
+      b.audit.events = b.audit.events.filter((e) => e.data.id !== removed.header.id);
+      dropEnvelope(b, removed.header.id);
+      rec(b, 'A').deliveredTo = 1;
+    });
+    // Everything the relay signs agrees with itself: without witnesses, nothing can tell.
+    expect(assessBundle(rewritten, pinned()).status).toBe('good');
+    // What the US PoC signed when it got cn2's receipt: the chain head at that event.
+    const event = good.audit.events.find((e) => e.seq === removed.receipt.auditSeq)!;
+    const statement = signWitness(us.identity, { relay: relay.identity.kid, state: 'US', seq: event.seq, head: event.hash, at: event.at });
+    const caught = assessBundle(rewritten, { ...pinned(), witnesses: [statement] });
+    expect(caught.status).toBe('bad');
+    expect(caught.problems[0]).toMatch(/US PoC .* witnessed another audit event .* rewritten/);
+    // The honest bundle agrees with the same statement; a statement beyond a cut-back chain shows the cut.
+    expect(assessBundle(structuredClone(good), { ...pinned(), witnesses: [statement] }).status).toBe('good');
+    // CN's PoC witnessed its ack of F; the operator cuts the chain back to before it (well before the export).
+    const ackF = good.envelopes.find((e) => e.header.kind === 'ack' && e.header.refs[0] === ids.F)!;
+    const seen = good.audit.events.find((e) => e.seq === ackF.receipt.auditSeq)!;
+    const latest = signWitness(cn.identity, { relay: relay.identity.kid, state: 'CN', seq: seen.seq, head: seen.hash, at: seen.at });
+    const cut = resignBundle(good, relay.identity, (b) => {
+      b.audit.events = b.audit.events.filter((e) => e.seq < seen.seq);
+    });
+    expect(assessBundle(cut, { ...pinned(), witnesses: [latest] }).problems[0]).toMatch(/ends at .*cut back/);
   });
 });
