@@ -74,6 +74,10 @@ export interface PocClientOptions {
   readonly reconnect?: boolean;
   /** The PoC's clock (for skew). */
   readonly now?: () => number;
+  /** How long a sender-chain link may stay missing before it is alarmed (HotlineClientOptions.chainGraceMs). */
+  readonly chainGraceMs?: number;
+  /** How often relay audit heads are witnessed (HotlineClientOptions.witnessEveryMs). */
+  readonly witnessEveryMs?: number;
 }
 
 /** A HotlineClient for an enrolled PoC (not yet connected). */
@@ -82,7 +86,7 @@ export function pocClient(poc: EnrolledPoc, options: PocClientOptions = {}): Hot
   if (!joined) throw new Error(`${poc.label} has not joined a relay`);
   const url = options.via ?? joined.url;
   const profile: Profile = { ...poc.profile, relays: [{ url, kid: joined.kid }] };
-  return new HotlineClient({ keystore: poc.keystore, profile, relays: [url], reconnect: options.reconnect ?? true, now: options.now });
+  return new HotlineClient({ keystore: poc.keystore, profile, relays: [url], reconnect: options.reconnect ?? true, now: options.now, chainGraceMs: options.chainGraceMs, witnessEveryMs: options.witnessEveryMs });
 }
 
 /** Resolves true once `client` holds a welcomed connection (at once when it does), false after `timeoutMs`. */
