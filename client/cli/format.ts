@@ -1,7 +1,7 @@
 // Human output for the CLI: levels in capitals, unmistakable DRILL banners, times in UTC, durations a duty officer reads at a glance.
 import { fingerprint, formatDuration, type DrillMark } from '../../shared/index.ts';
 import type { AckInfo, EscalationInfo, ReceiptInfo } from '../hotline-client.ts';
-import type { ContactRecord, MessageRecord } from '../history.ts';
+import type { AlarmRecord, ContactRecord, MessageRecord } from '../history.ts';
 
 const useColour = process.stdout.isTTY && !process.env.NO_COLOR;
 const paint = (code: string, text: string) => (useColour ? `\x1b[${code}m${text}\x1b[0m` : text);
@@ -82,4 +82,37 @@ export function relayEventLine(e: EscalationInfo): string {
 export function contactLine(c: ContactRecord): string {
   const status = c.status === 'changed' ? paint('1;31', 'KEY CHANGED — not trusted') : c.status === 'verified' ? 'verified' : 'pinned (unverified)';
   return `${c.state.padEnd(5)} ${c.name.padEnd(24)} ${c.role.padEnd(9)} ${fingerprint(c.kid)}  ${status}\n      key ${c.kid}`;
+}
+
+/** What a duty officer does about an alarm, in one sentence they can act on at 3 a.m. */
+export function alarmAdvice(code: string): string {
+  switch (code) {
+    case 'MISSING':
+      return 'A message from the other side never reached you. Call them on a known number and ask what they sent.';
+    case 'REORDERED':
+      return 'Warning only: the relay delivered messages out of order. Nothing is lost; note it and watch for more.';
+    case 'CHAIN_FORK':
+      return 'Two different versions of this sender\'s messages exist. Act on neither until you have called the sender and your authority.';
+    case 'BAD_RECEIPT':
+      return 'The message itself is genuine and shown, but the relay\'s record of it is wrong (kept as evidence). Report it to both authorities.';
+    case 'CHAIN_BROKEN':
+      return 'The relay\'s record of what you sent differs from yours. Do not send again before calling your authority.';
+    case 'WITNESS_MISMATCH':
+      return 'The relay\'s history changed after you saw it. Run `hotline witness export` and give the file to your authority.';
+    case 'BAD_SIGNATURE':
+      return 'Something on the path to the relay sent a fake or altered message; it was dropped. Report it to your authority.';
+    default:
+      return 'Not shown as genuine. Call the other side and your authority on a known number.';
+  }
+}
+
+/** An alarm as `hotline listen` prints it: the banner, what happened, what to do. */
+export function alarmBlock(a: { code: string; message: string }): string {
+  const banner = a.code === 'REORDERED' ? paint('1;33', `WARNING [${a.code}]`) : paint('1;41;97', `!!!!!!!! ALARM [${a.code}]`);
+  return `${banner} ${a.message}\n         ${alarmAdvice(a.code)}`;
+}
+
+/** A kept, still open alarm, as `hotline inbox` lists it. */
+export function openAlarmLine(a: AlarmRecord): string {
+  return `${paint('1;31', `ALARM [${a.code}]`)} ${utc(a.at)}  ${a.message}\n    → ${alarmAdvice(a.code)}`;
 }

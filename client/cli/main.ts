@@ -7,6 +7,7 @@ import { registerDrillCommands } from './drill-commands.ts';
 import { registerIdentityCommands } from './identity-commands.ts';
 import { registerMessageCommands } from './message-commands.ts';
 import { registerReviewCommands } from './review-commands.ts';
+import { registerWitnessCommands } from './witness-commands.ts';
 
 // Everything this process writes under HOTLINE_HOME (history with plaintext, profile) is for this user only.
 process.umask(0o077);
@@ -35,5 +36,6 @@ registerReviewCommands(program);
 registerCheckCommands(program);
 registerDrillCommands(program);
 registerAuthorityCommands(program);
+registerWitnessCommands(program);
 
 await program.parseAsync(process.argv);

@@ -5,7 +5,7 @@ import { formatDuration, HotlineError, parseDuration, parseLevel, stateCodeSchem
 import type { HotlineClient, SendResult } from '../hotline-client.ts';
 import type { MessageRecord } from '../history.ts';
 import { fail, output, withClient } from './context.ts';
-import { ackLine, deadlineText, drillBanner, levelTag, noticeBlock, receiptLine, relayEventLine, shortId, utc } from './format.ts';
+import { ackLine, alarmBlock, deadlineText, drillBanner, levelTag, noticeBlock, openAlarmLine, receiptLine, relayEventLine, shortId, utc } from './format.ts';
 
 interface SendOptions {
   to: string;
@@ -209,9 +209,7 @@ export function registerMessageCommands(program: Command): void {
             ),
           );
           client.on('warning', (w) => emit({ type: 'warning', ...w }, () => `warning: ${w.message} [${w.code}]`));
-          client.on('alarm', (a) =>
-            emit({ type: 'alarm', ...a }, () => `!!!!!!!! ALARM [${a.code}] ${a.message}\n         Not shown as genuine. Call the other side and your authority on a known number.`),
-          );
+          client.on('alarm', (a) => emit({ type: 'alarm', ...a }, () => alarmBlock(a)));
           const profile = client.profile;
           emit({ type: 'connected', relay: 'all', kid: client.identity.kid, state: profile.state, role: profile.role, at: Date.now() }, () =>
             `listening as ${profile.name} (${profile.role} of ${profile.state}); Ctrl-C to stop`,
@@ -237,17 +235,21 @@ export function registerMessageCommands(program: Command): void {
     .option('--json', 'machine-readable output')
     .action(async (opts: { unacked?: boolean; relay?: string; json?: boolean }) => {
       try {
-        const rows = await withClient({ relay: opts.relay }, async (client) => {
+        const { rows, alarms } = await withClient({ relay: opts.relay }, async (client) => {
           await client.drain();
           const own = client.profile.state;
-          return client.history
+          const rows = client.history
             .list({ kinds: ['notice', 'raise', 'check'] })
             .filter((m) => m.fromState !== own)
             .map((m) => messageJson(client, m))
             .filter((m) => !opts.unacked || !('acked' in m && m.acked));
+          // Open alarms first: a missing message or a relay caught lying matters more than any one notice.
+          return { rows, alarms: client.history.alarms({ open: true }) };
         });
-        output(opts, { notices: rows }, () =>
-          rows.length === 0
+        const alarmLines = alarms.length ? `${alarms.length} open alarm(s):\n${alarms.map(openAlarmLine).join('\n')}\n\n` : '';
+        output(opts, { alarms, notices: rows }, () =>
+          alarmLines +
+          (rows.length === 0
             ? opts.unacked
               ? 'nothing waiting for acknowledgement'
               : 'inbox is empty'
@@ -256,7 +258,7 @@ export function registerMessageCommands(program: Command): void {
                   const acked = 'acked' in m && m.acked ? `acked by ${m.ackedBy} at ${utc(m.ackedAt ?? null)}` : `NOT ACKED — ${deadlineText(m.ackDeadline ?? null)}`;
                   return `${m.drill ? '[DRILL] ' : ''}${levelTag(m.level)} ${shortId(m.id)} from ${m.fromState} ${utc(m.acceptedAt)}  ${m.subject ?? (m.text ?? '').slice(0, 50)}\n    ${acked}`;
                 })
-                .join('\n'),
+                .join('\n')),
         );
       } catch (e) {
         fail('inbox', e, !!opts.json);
