@@ -33,6 +33,13 @@ export interface DrillMessage {
   readonly fromName: string | null;
 }
 
+/** A MISSING alarm this PoC kept on the drill's channel: a message that never arrived during (or around) the drill. */
+export interface DrillAlarm {
+  readonly code: string;
+  readonly message: string;
+  readonly at: number;
+}
+
 export interface DrillReport {
   readonly drill: {
     readonly drillId: string;
@@ -46,6 +53,8 @@ export interface DrillReport {
   };
   readonly injects: readonly InjectOutcome[];
   readonly messages: readonly DrillMessage[];
+  /** MISSING alarms of the drill's channel held by the PoC that ran the drill. */
+  readonly missing: readonly DrillAlarm[];
   readonly totals: {
     readonly injects: number;
     readonly acknowledged: number;
@@ -89,13 +98,14 @@ export function injectOutcome(inject: DrillScenario['injects'][number], record: 
   };
 }
 
-export function buildReport(drill: DrillReport['drill'], injects: readonly InjectOutcome[], messages: readonly DrillMessage[]): DrillReport {
+export function buildReport(drill: DrillReport['drill'], injects: readonly InjectOutcome[], messages: readonly DrillMessage[], missing: readonly DrillAlarm[] = []): DrillReport {
   const times = injects.map((i) => i.timeToAckMs).filter((t): t is number => t !== null).sort((a, b) => a - b);
   const decided = injects.filter((i) => i.met !== null);
   return {
     drill,
     injects,
     messages,
+    missing,
     totals: {
       injects: injects.length,
       acknowledged: injects.filter((i) => i.ackedAt !== null).length,
@@ -145,6 +155,10 @@ export function reportMarkdown(r: DrillReport): string {
       return [`- Inject ${i.index} (${i.level} to ${i.to}): ${fired.map((s) => `${s.action} at ${iso(s.firedAt)} (due ${iso(s.due)})`).join('; ')}`];
     }),
     ...(r.injects.some((i) => i.escalation.some((s) => s.firedAt !== null)) ? [] : ['- none fired']),
+    '',
+    '## Messages that never arrived',
+    '',
+    ...(r.missing.length ? r.missing.map((a) => `- **MISSING** (${iso(a.at)}): ${cell(a.message)}`) : ['- none: every sender chain on the channel is complete']),
     '',
     '## Participants\' drill messages',
     '',

@@ -132,5 +132,6 @@ export async function runDrill(client: HotlineClient, scenario: DrillScenario, o
     },
     injects,
     messages,
+    client.history.alarms({ code: 'MISSING', channel: channel.id }).filter((a) => a.at >= final.drill.startedAt),
   );
 }

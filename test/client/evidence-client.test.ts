@@ -1,7 +1,8 @@
 // The client's evidence against a hostile relay: its own chain kept whole on every relay, senders' gaps found and
 // alarmed (MISSING, REORDERED) unless the relay proves them innocent, re-timed receipts kept, forged events dropped,
 // and witness statements signed after acks.
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { rmSync } from 'node:fs';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   initCrypto,
   joinResponseSchema,
@@ -70,6 +71,7 @@ afterEach(async () => {
   for (const p of proxies.splice(0)) await p.close();
   for (const r of relays.splice(0)) await r.dispose().catch(() => undefined);
 });
+afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 describe('HotlineClient sender chain (sending)', () => {
   async function joinBoth(label: string, state: string, on: readonly TestRelay[]): Promise<{ keystore: Keystore; profile: Profile }> {
