@@ -18,6 +18,7 @@ import {
   checkManifest,
   checkRecordNames,
   checkScope,
+  checkSenderChains,
   checkWitnesses,
   envelopeTimeDisputes,
   firedSteps,
@@ -188,6 +189,8 @@ interface Thread {
   readonly notice: BundleEnvelope;
   readonly raises: BundleEnvelope[];
   readonly firstAck: BundleEnvelope | null;
+  /** Every ack from the recipient side, in audit order (a raise after an ack reopens the thread; the next ack closes it). */
+  readonly acks: BundleEnvelope[];
   readonly receipts: BundleEnvelope[];
 }
 
@@ -214,6 +217,7 @@ function threadOf(notice: BundleEnvelope, referrers: Referrers): Thread {
     notice,
     raises,
     firstAck: fromRecipient.find((e) => e.header.kind === 'ack') ?? null,
+    acks: fromRecipient.filter((e) => e.header.kind === 'ack'),
     receipts: fromRecipient.filter((e) => e.header.kind === 'receipt' && e.header.refs[0] === notice.header.id),
   };
 }
@@ -277,7 +281,7 @@ function checkRecord(r: TimingRecord, c: RecordContext): DisputedTime[] {
   }
 
   checkRecordNames(r, notice, ack, c.view);
-  return checkEscalation({ record: r, deadlines: [notice, ...t.raises], ack, generatedAt }, c.view, c.fired);
+  return checkEscalation({ record: r, deadlines: [notice, ...t.raises], acks: t.acks, generatedAt }, c.view, c.fired);
 }
 
 /**
@@ -323,6 +327,7 @@ export function verifyReviewBundle(input: unknown, options: VerifyOptions = {}):
     checkEnvelope(e, bundle.relay, bySeqEvent);
     byId.set(e.header.id, e);
   }
+  checkSenderChains(bundle.envelopes);
   let unchartered = 0;
   for (const e of bundle.envelopes) {
     if (e.header.v === 1) unchartered++;

@@ -141,8 +141,10 @@ export function registerVerifyCommand(program: Command): void {
           const [a, b] = results as [(typeof results)[0], (typeof results)[0]];
           comparison = compareBundles(parseReviewBundle(a.value), parseReviewBundle(b.value));
         }
-        const differs = comparison !== null && comparison.differences.length > 0;
-        status = worst([...results.map((r) => r.assessment.status), ...(differs ? (['bad'] as const) : [])]);
+        // Two bundles of one relay are not two witnesses: nothing is contradicted, but nothing is cross-checked either.
+        const sameRelay = comparison?.differences.some((d) => d.code === 'SAME_RELAY') ?? false;
+        const differs = comparison !== null && !sameRelay && comparison.differences.length > 0;
+        status = worst([...results.map((r) => r.assessment.status), ...(differs ? (['bad'] as const) : []), ...(sameRelay ? (['unverifiable'] as const) : [])]);
         if (opts.json) {
           process.stdout.write(
             JSON.stringify({
@@ -153,7 +155,10 @@ export function registerVerifyCommand(program: Command): void {
           );
         } else {
           const lines = results.flatMap((r) => humanLines(r.file, r.assessment, r.pinnedBy));
-          if (comparison) lines.push(`${differs ? 'DIFFER' : 'AGREE'}: the two relays' bundles`, ...comparisonLines(comparison).map((l) => `  ${l}`));
+          if (comparison) {
+            const head = sameRelay ? 'NOT CROSS-CHECKED: both bundles come from the same relay' : `${differs ? 'DIFFER' : 'AGREE'}: the two relays' bundles`;
+            lines.push(head, ...comparisonLines(comparison).map((l) => `  ${l}`));
+          }
           if (results.length === 2 || differs) lines.push(`verdict: ${VERDICT[status]}`);
           process.stdout.write(lines.join('\n') + '\n');
         }

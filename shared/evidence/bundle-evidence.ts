@@ -114,7 +114,8 @@ export interface ThreadFacts {
   readonly record: TimingRecord;
   /** The notice and its raises: each has its own deadline and steps. */
   readonly deadlines: readonly BundleEnvelope[];
-  readonly ack: BundleEnvelope | null;
+  /** The recipient side's acks of the thread, in audit order: a deadline is closed by the first one after it. */
+  readonly acks: readonly BundleEnvelope[];
   /** Signed time the bundle was made (the manifest's), against which "due but not fired" is judged. */
   readonly generatedAt: number;
 }
@@ -122,7 +123,7 @@ export interface ThreadFacts {
 /**
  * Every step of every deadline of the thread is in the record, with the due time the charter's policy gives; a step
  * the record calls fired has its audit event (same step, time, due); a step with an audit event is not called unfired
- * or cancelled; a cancelled step was cancelled by the thread's first ack, before it was due. Returns disputes for steps
+ * or cancelled; a cancelled step was cancelled by the first ack after its deadline's envelope, before it was due. Returns disputes for steps
  * due (by the signed export time) that never fired.
  */
 export function checkEscalation(t: ThreadFacts, view: TrustView, fired: ReadonlyMap<string, AuditEvent>): DisputedTime[] {
@@ -135,6 +136,7 @@ export function checkEscalation(t: ThreadFacts, view: TrustView, fired: Readonly
     const charter = charterOf(view, e.header);
     if (!charter || e.receipt.ackDeadline === null) continue;
     const policy: EscalationPolicy = charter.escalation;
+    const closing = t.acks.find((a) => a.receipt.auditSeq > e.receipt.auditSeq) ?? null;
     const tolerance = charter.timeTolerance;
     for (const s of escalationSchedule(e.receipt.acceptedAt, e.receipt.ackDeadline - e.receipt.acceptedAt, policy)) {
       expectedSteps++;
@@ -151,9 +153,9 @@ export function checkEscalation(t: ThreadFacts, view: TrustView, fired: Readonly
         continue;
       }
       if (shown.firedAt !== null || shown.auditSeq !== null) fail(`${label} is shown fired at ${String(shown.firedAt)}, but no audit event records it`);
-      const ackedAt = t.ack?.receipt.acceptedAt ?? null;
+      const ackedAt = closing?.receipt.acceptedAt ?? null;
       if (shown.cancelledAt !== null) {
-        if (ackedAt === null || shown.cancelledAt !== ackedAt) fail(`${label} is shown cancelled at ${shown.cancelledAt}, which is not when the thread was first acknowledged (${String(ackedAt)})`);
+        if (ackedAt === null || shown.cancelledAt !== ackedAt) fail(`${label} is shown cancelled at ${shown.cancelledAt}, which is not when an ack closed it (${String(ackedAt)})`);
         continue;
       }
       if (ackedAt !== null && ackedAt < s.due) fail(`${label} was due after the acknowledgement but is not shown cancelled`);
@@ -276,4 +278,33 @@ export function checkWitnesses(bundle: ReviewBundle, kept: readonly WitnessState
     compared++;
   }
   return { compared: compared - later, later, otherRelays, inChain, states: [...states].sort() };
+}
+
+/**
+ * The v3 sender chains among the bundle's envelopes: one envelope per (sender, channel, chanSeq); where two consecutive
+ * links are both held, the later names the earlier's hash as prev; and the relay recorded them in chain order.
+ * Links the bundle does not hold (outside its filter) are not a fault here: the relay refused a broken chain.
+ */
+export function checkSenderChains(envelopes: readonly BundleEnvelope[]): void {
+  const chains = new Map<string, BundleEnvelope[]>();
+  for (const e of envelopes) {
+    if (e.header.v !== 3 || e.header.chanSeq === undefined) continue;
+    const key = `${e.header.from} ${e.header.channel}`;
+    const list = chains.get(key);
+    if (list) list.push(e);
+    else chains.set(key, [e]);
+  }
+  for (const list of chains.values()) {
+    list.sort((a, b) => (a.header.chanSeq as number) - (b.header.chanSeq as number));
+    for (let i = 1; i < list.length; i++) {
+      const a = list[i - 1] as BundleEnvelope;
+      const b = list[i] as BundleEnvelope;
+      const where = `sender ${short(b.header.from)}… on ${b.header.channel}`;
+      if (a.header.chanSeq === b.header.chanSeq) fail(`${where}: two envelopes claim chanSeq ${String(b.header.chanSeq)} (${a.header.id}, ${b.header.id})`);
+      if ((b.header.chanSeq as number) === (a.header.chanSeq as number) + 1 && b.header.prev !== a.receipt.hash) {
+        fail(`${where}: chanSeq ${String(b.header.chanSeq)} does not link to chanSeq ${String(a.header.chanSeq)}`);
+      }
+      if (b.receipt.auditSeq < a.receipt.auditSeq) fail(`${where}: chanSeq ${String(b.header.chanSeq)} is recorded before chanSeq ${String(a.header.chanSeq)}`);
+    }
+  }
 }

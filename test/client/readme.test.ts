@@ -67,7 +67,7 @@ describe('README', () => {
     expect(result.out).toMatch(/encrypted to the 1 roster member/);
     const listen = readFileSync(join(work, 'listen.log'), 'utf8');
     expect(listen).toMatch(/NOTICE US → CN/);
-    expect(result.out).toMatch(/OK bundle\.json/);
+    expect(result.out).toMatch(/GOOD bundle\.json/);
     expect(result.out).toMatch(/US authority .* \(pinned\)/);
   }, 180_000);
 });

@@ -1,6 +1,8 @@
 // Acknowledgement deadlines and escalation in the relay: driven by a manual clock, plus one real-time run over real sockets.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
+  assessBundle,
+  type BundleAssessment,
   escalationEventSchema,
   initCrypto,
   verifyAuditChain,
@@ -9,6 +11,7 @@ import {
   type RelayMessage,
 } from '../../shared/index.ts';
 import { ManualClock, passTimeTo } from '../helpers/manual-clock.ts';
+import { buildReviewBundle } from '../../server/review-export.ts';
 import { RawPeer } from '../helpers/raw-peer.ts';
 import { adminCall, startTestRelay, type TestRelay } from '../helpers/relay.ts';
 import { chartered, installRosters } from '../helpers/trust.ts';
@@ -24,6 +27,13 @@ let us: RawPeer;
 let cn: RawPeer;
 let cnAlt: RawPeer;
 let peers: RawPeer[];
+
+/** The relay's export of everything so far, as `hotline verify --relay-key` judges it. */
+function exported(): BundleAssessment {
+  relay.context.acceptContext.audit.checkpointIfDue(true);
+  const bundle = buildReviewBundle(relay.store.db, {}, clock.now(), relay.context.acceptContext.audit.manifestSigner);
+  return assessBundle(bundle, { relayKid: relay.identity.kid });
+}
 
 /** Lets the relay's group commit run and its replies go out (two turns of the event loop; no time passes on the relay clock). */
 async function ticks(): Promise<void> {
@@ -260,10 +270,14 @@ describe('deadlines', () => {
     await passTime(1_000);
     const raise = await accepted(us.submit(us.envelope([cn], { kind: 'raise', level: 'FLASH', refs: [env.header.id] })));
     expect(relay.store.escalationStepsOf(raise.receipt.id).filter((s) => s.cancelledAt === null)).toHaveLength(3);
+    // The offline verifier agrees with the relay: the raise's steps are open, though the thread was acked before it.
+    expect(exported().problems).toEqual([]);
     await passTime(5_000);
     await accepted(cn.submit(cn.envelope([us], { kind: 'ack', level: null, refs: [raise.receipt.id] })));
     expect(auditOf('deadline.met').map((e) => e.data.ref)).toEqual([env.header.id, raise.receipt.id]);
     expect(relay.store.escalationStepsOf(raise.receipt.id).every((s) => s.cancelledAt !== null)).toBe(true);
+    // ... and cancelled by the second ack, not the first.
+    expect(exported()).toMatchObject({ status: 'good', problems: [] });
   });
 
   it('refuses a raise that does not go up, or that comes from the recipient side, and stores nothing', async () => {

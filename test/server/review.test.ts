@@ -581,7 +581,7 @@ describe('evidence: what a hand edit (no key) or a stolen relay key cannot do to
     }, /fired at .* the record shows null/],
     ['an escalation step re-timed', (b) => void (rec(b, 'C').escalation[0]!.due += 30_000), /charter's policy gives/],
     ['a fired escalation step marked cancelled', (b) => void (rec(b, 'C').escalation[0]!.cancelledAt = rec(b, 'C').escalation[0]!.firedAt), /calls it cancelled/],
-    ['an unfired step of an open notice marked cancelled', (b) => void (rec(b, 'G').escalation[0]!.cancelledAt = clock.now()), /not when the thread was first acknowledged/],
+    ['an unfired step of an open notice marked cancelled', (b) => void (rec(b, 'G').escalation[0]!.cancelledAt = clock.now()), /not when an ack closed it/],
     ['the last checkpoint removed', (b) => void b.audit.checkpoints.pop(), /checkpoint .* was removed|checkpoint/],
     ['cut back to an earlier checkpoint', (b) => {
       const cut = b.audit.checkpoints[0]!.seq;

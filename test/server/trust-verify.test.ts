@@ -67,6 +67,8 @@ describe('hotline verify and the trust documents', () => {
 
   it('fails a re-signed bundle whose FLASH deadline the relay stretched to 24 h', () => {
     const stretched = resign(bundle, (events) => {
+      // The PoCs' witness statements in the chain would give the rewrite away: the operator drops them as well.
+      events.splice(0, events.length, ...events.filter((x) => x.type !== 'witness'));
       const e = events.find((x) => x.type === 'envelope.notice' && x.data.id === flashId) as AuditEvent;
       e.data = { ...e.data, ackDeadline: e.at + 24 * 3600_000 };
     });
