@@ -1,5 +1,6 @@
 // compareBundles: two real relays carry the same envelopes of one PoC pair; their exports agree untouched, and each hand edit shows as its difference.
-import { rmSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   compareBundles,
@@ -20,6 +21,8 @@ import { createKeystore, type Keystore } from '../../client/keystore.ts';
 import type { Profile } from '../../client/profile.ts';
 import type { Clock } from '../../server/clock.ts';
 import { adminCall, startTestRelay, tempDir, type TestRelay } from '../helpers/relay.ts';
+import { hotline } from '../helpers/cli.ts';
+import { resignBundle } from '../helpers/resign.ts';
 import { authorityFingerprint, installCharter, installRosters, postTrust } from '../helpers/trust.ts';
 
 /** The charter's time tolerance: compareBundles takes it as its default. */
@@ -313,5 +316,42 @@ describe('comparisonLines', () => {
     expect(lines[1]).toBe('1 difference:');
     expect(lines[2]).toMatch(/^ {2}MISSING_IN_B: envelope /);
     expect(comparisonLines(compareBundles(bundleA, bundleA))).toEqual([expect.stringMatching(/^SAME_RELAY: /)]);
+  });
+});
+
+describe('hotline verify A B (two relays as witnesses of each other)', () => {
+  const write = (name: string, b: ReviewBundle) => {
+    const file = join(root, `${name}.json`);
+    writeFileSync(file, JSON.stringify(b));
+    return file;
+  };
+  const keys = () => ['--relay-key', relays[0]!.identity.kid, '--relay-key', relays[1]!.identity.kid];
+
+  it('exits 0 when both bundles verify and agree; 1 when one relay silently lacks an envelope the other has, though each verifies alone', async () => {
+    const a = write('relay-a', bundleA);
+    const b = write('relay-b', bundleB);
+    const agree = await hotline(['verify', a, b, ...keys()]);
+    expect(agree.stdout).toMatch(/^GOOD [\s\S]*^GOOD [\s\S]*AGREE: the two relays' bundles[\s\S]*verdict: GOOD/m);
+    expect(agree.code).toBe(0);
+    // Relay B's operator removes one ack from its history and re-signs everything with B's key.
+    const ackId = bundleB.envelopes.find((e) => e.header.kind === 'ack')!.header.id;
+    const lacking = resignBundle(bundleB, relays[1]!.identity, (copy) => {
+      copy.audit.events = copy.audit.events.filter((e) => e.data.id !== ackId && e.data.ackId !== ackId && e.type !== 'witness');
+      copy.envelopes = copy.envelopes.filter((e) => e.header.id !== ackId);
+      for (const r of copy.records) {
+        if (r.ackId !== ackId) continue;
+        Object.assign(r, { ackId: null, ackedAt: null, ackedBy: null, timeToAckMs: null, lateByMs: null, met: copy.generatedAt > r.ackDeadline ? false : null });
+        for (const s of r.escalation) s.cancelledAt = null;
+      }
+    });
+    const alone = await hotline(['verify', write('relay-b-lacking', lacking), '--relay-key', relays[1]!.identity.kid, '--json']);
+    expect(JSON.parse(alone.stdout)).toMatchObject({ status: 'good' });
+    const differ = await hotline(['verify', a, write('relay-b-lacking-2', lacking), ...keys()]);
+    expect(differ.code).toBe(1);
+    expect(differ.stdout).toMatch(/DIFFER: the two relays' bundles[\s\S]*MISSING_IN_B[\s\S]*verdict: BAD/);
+    // The same relay twice is no cross-check.
+    const same = await hotline(['verify', a, a, ...keys()]);
+    expect(same.code).toBe(2);
+    expect(same.stdout).toContain('NOT CROSS-CHECKED');
   });
 });
