@@ -9,7 +9,6 @@ import {
   toHotlineError,
   verifyPrekey,
   verifyStatement,
-  verifyWitness,
   witnessAuditData,
   envelopeDigest,
   type RelayReceipt,
@@ -59,6 +58,8 @@ export class Session implements DeliverySink {
   /** The tail of this connection's sends waiting for their signature check or commit, in arrival order. */
   private acceptQueue: Promise<void> = Promise.resolve();
   private closed = false;
+  /** Highest audit seq this connection's key witnessed. */
+  private lastWitnessed = 0;
   private readonly bucket: TokenBucket;
   private readonly authTimer: unknown;
 
@@ -278,10 +279,13 @@ export class Session implements DeliverySink {
     if (member.role === 'reviewer') throw new HotlineError('WRONG_ROLE', 'reviewers do not witness');
     if (statement.kid !== member.kid || statement.state !== member.state) throw new HotlineError('WRONG_STATE', 'a witness statement is signed by the key authenticated on this connection, for its own state');
     if (statement.relay !== this.ctx.identity.kid) throw new HotlineError('BAD_INPUT', 'the witness statement names another relay');
-    verifyWitness(statement);
+    await this.ctx.verifier.verifyWitness(statement);
+    // One statement per head per connection: a repeat (or an older head) adds nothing to the chain.
+    if (statement.seq <= this.lastWitnessed) return;
     const head = this.ctx.store.auditHashAt(statement.seq);
     if (head === null) throw new HotlineError('WITNESS_MISMATCH', `this relay has no audit event ${statement.seq}`);
     if (head !== statement.head) throw new HotlineError('WITNESS_MISMATCH', `audit event ${statement.seq} here has another hash than the one witnessed`);
+    this.lastWitnessed = statement.seq;
     await this.ctx.commits.enqueue(() => {
       this.ctx.acceptContext.audit.append('witness', witnessAuditData(statement));
     });

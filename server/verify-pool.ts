@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { buildSync } from 'esbuild';
-import { HotlineError, verifyEnvelope, type Envelope, type EnvelopeDigest, type ErrorCode } from '../shared/index.ts';
+import { HotlineError, verifyEnvelope, verifyWitness, type Envelope, type EnvelopeDigest, type ErrorCode, type WitnessStatement } from '../shared/index.ts';
 import type { Logger } from './logger.ts';
 
 /**
@@ -14,6 +14,8 @@ import type { Logger } from './logger.ts';
 export interface VerifyRequest {
   readonly id: number;
   readonly json: string;
+  /** What `json` is: an envelope (the default) or a PoC's witness statement. */
+  readonly kind?: 'witness';
 }
 
 /** What a worker answers for each request, in the order received. */
@@ -31,6 +33,8 @@ export interface EnvelopeVerifier {
   readonly loader: 'bundle' | 'tsx' | 'inline';
   /** `json` must be JSON.stringify(envelope). */
   verify(envelope: Envelope, json: string): Promise<EnvelopeDigest>;
+  /** A witness statement's signature (one per PoC ack): rejects with BAD_SIGNATURE. */
+  verifyWitness(statement: WitnessStatement): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -43,6 +47,15 @@ class InlineVerifier implements EnvelopeVerifier {
   verify(envelope: Envelope): Promise<EnvelopeDigest> {
     try {
       return Promise.resolve(verifyEnvelope(envelope));
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
+  }
+
+  verifyWitness(statement: WitnessStatement): Promise<void> {
+    try {
+      verifyWitness(statement);
+      return Promise.resolve();
     } catch (error) {
       return Promise.reject(error as Error);
     }
@@ -120,9 +133,9 @@ class VerifyThread {
     return worker;
   }
 
-  submit(id: number, json: string, waiter: Waiter): void {
+  submit(id: number, json: string, waiter: Waiter, kind?: 'witness'): void {
     this.waiting.set(id, waiter);
-    this.batch.push({ id, json });
+    this.batch.push(kind ? { id, json, kind } : { id, json });
     if (!this.flushScheduled) {
       this.flushScheduled = true;
       // Frames that arrive in the same poll phase go over in one message.
@@ -180,11 +193,20 @@ class PoolVerifier implements EnvelopeVerifier {
   }
 
   verify(_envelope: Envelope, json: string): Promise<EnvelopeDigest> {
-    // The least loaded thread: per-session order is kept by the caller, not by pinning a session to a thread.
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => this.leastLoaded().submit(id, json, { resolve, reject }));
+  }
+
+  verifyWitness(statement: WitnessStatement): Promise<void> {
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => this.leastLoaded().submit(id, JSON.stringify(statement), { resolve: () => resolve(), reject }, 'witness'));
+  }
+
+  /** The least loaded thread: per-session order is kept by the caller, not by pinning a session to a thread. */
+  private leastLoaded(): VerifyThread {
     let target = this.pool[0] as VerifyThread;
     for (const t of this.pool) if (t.load < target.load) target = t;
-    const id = this.nextId++;
-    return new Promise((resolve, reject) => target.submit(id, json, { resolve, reject }));
+    return target;
   }
 
   async close(): Promise<void> {

@@ -1,13 +1,19 @@
-// Worker thread of the verify pool: checks envelope signatures (verifyEnvelope) off the relay's main thread.
+// Worker thread of the verify pool: checks envelope signatures (verifyEnvelope) and witness statements off the relay's main thread.
 import { parentPort } from 'node:worker_threads';
 import { initCrypto } from '../shared/crypto.ts';
 import { verifyEnvelope } from '../shared/envelope-verify.ts';
 import { toHotlineError } from '../shared/errors.ts';
-import type { Envelope } from '../shared/schemas.ts';
+import type { Envelope, WitnessStatement } from '../shared/schemas.ts';
+import { verifyWitness } from '../shared/evidence/witness.ts';
 import type { VerifyOutcome, VerifyRequest } from './verify-pool.ts';
 
 function verifyOne(request: VerifyRequest): VerifyOutcome {
   try {
+    if (request.kind === 'witness') {
+      // The main thread's zod already accepted the statement.
+      verifyWitness(JSON.parse(request.json) as WitnessStatement);
+      return { id: request.id, ok: true, bodyHash: '', hash: '' };
+    }
     // The main thread's zod already accepted this envelope; the text is its JSON.stringify.
     const digest = verifyEnvelope(JSON.parse(request.json) as Envelope);
     return { id: request.id, ok: true, bodyHash: digest.bodyHash, hash: digest.hash };
