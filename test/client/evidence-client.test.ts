@@ -343,6 +343,24 @@ describe('HotlineClient witness statements', () => {
     expect(() => parseWitnessFile({ ...file, statements: [{ ...statement, seq: (statement?.seq ?? 0) + 1 }] })).toThrow(/does not verify/);
   });
 
+  it('witnesses, every witnessEveryMs while connected, the highest audit head it has seen from the relay when it changed', async () => {
+    const { us, cn } = await setup('periodic');
+    const usClient = pocClient(us, { reconnect: false, witnessEveryMs: 150 });
+    clients.push(usClient);
+    await usClient.connect();
+    await connected(cn);
+    expect(await whenConnected(usClient, 3000)).toBe(true);
+    const sent = await usClient.send({ toState: 'CN', level: 'ROUTINE', text: 'a head to witness' });
+    const seen = sent.receipts[0] as RelayReceipt;
+    await until(() => usClient.history.witnesses().some((w) => w.statement.seq >= seen.auditSeq && w.outcome === 'ok'), 3000);
+    // Several periods later: one statement per head seen, never the same head twice.
+    await sleep(600);
+    const seqs = usClient.history.witnesses().map((w) => w.statement.seq);
+    expect(seqs.length).toBeGreaterThan(0);
+    expect(new Set(seqs).size).toBe(seqs.length);
+    expect(seqs.length).toBeLessThan(4);
+  });
+
   it('alarms WITNESS_MISMATCH when the relay showed it a head that its chain does not hold', async () => {
     const { relay, us, cn } = await setup('mismatch');
     const proxy = await startTamperProxy(relay.url);
