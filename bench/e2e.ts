@@ -50,7 +50,7 @@ function pairChannel(i: number): { readonly a: string; readonly b: string; reado
  * A keyfile and profile in `root/label`, enrolled with an invite and /v1/join as `hotline init` + `hotline join --authority`
  * do: the profile pins the state's bench authority by its fingerprint (its key is learnt from the first charter).
  */
-async function enrolClient(relay: HotlineRelay, root: string, label: string, state: string): Promise<HotlineClient> {
+export async function enrolClient(relay: HotlineRelay, root: string, label: string, state: string): Promise<HotlineClient> {
   const home = join(root, label);
   const now = Date.now();
   const keystore = createKeystore(home, `bench passphrase ${label}`, `${state} ${label}`, now);

@@ -72,6 +72,14 @@ export function printSummary(results: BenchResults): void {
         `at ${e2e.offeredPerSec}/s send → recipient app ${lat(e2e.latencyMs)} ms`,
     );
   }
+  const ev = results.evidence;
+  if (!('skipped' in ev)) {
+    const p = ev.primitivesUs;
+    out.push(
+      `evidence (µs per call): witness sign ${p.witnessSign} / verify ${p.witnessVerify} (${ratio(p.witnessVerify, 1e6 / l.verifyPerSec)}× an envelope verify), event sign ${p.eventSign} / verify ${p.eventVerify}, receipt sign ${p.receiptSign}` +
+        (ev.bundle ? `; bundle ${Math.round(ev.bundle.bytesPer1000Notices / 1024)} KiB per 10^3 notices (${Math.round(ev.bundle.gzipBytesPer1000Notices / 1024)} KiB gzip), verified in ${ev.bundle.verifyMs} ms for ${ev.bundle.notices}: ${ev.bundle.verdict}` : ''),
+    );
+  }
   if (results.scale.points.length) {
     out.push('scale (Hotline): connections → relay RSS, per-connection, accept latency p50/p99/max at the offered rate');
     for (const s of results.scale.points) {

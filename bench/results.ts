@@ -9,6 +9,7 @@ import type { PeerName } from './links.ts';
 import type { ProfileSummary } from './cpu-profile.ts';
 import type { ScalePoint } from './scale.ts';
 import type { ReviewReportPoint } from './review-report.ts';
+import type { EvidenceFigures } from './evidence.ts';
 import type { PeerFigures } from './steps.ts';
 
 export interface SkippedPeer {
@@ -69,6 +70,8 @@ export interface BenchResults {
   readonly review: { readonly points: readonly ReviewReportPoint[] } | { readonly skipped: string };
   /** Real HotlineClients through the relay (client crypto included), beside the relay figures above (pre-built envelopes). */
   readonly endToEnd: EndToEndFigures | { readonly skipped: string };
+  /** What the evidence model costs: its signatures (µs) and a real export bundle per 10^3 notices. */
+  readonly evidence: EvidenceFigures | { readonly skipped: string };
   readonly profile: ProfileSummary | { readonly skipped: string };
   readonly notes: readonly string[];
   readonly error?: string;

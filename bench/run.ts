@@ -23,6 +23,7 @@ import { printSummary, ratio, isSkipped } from './report.ts';
 import { writeResults, type BenchResults, type SkippedPeer } from './results.ts';
 import { benchScale, type ScalePoint } from './scale.ts';
 import { benchEndToEnd, type EndToEndFigures } from './e2e.ts';
+import { benchEvidence, type EvidenceFigures } from './evidence.ts';
 import { benchReviewReport, describeReviewPoint, type ReviewReportPoint } from './review-report.ts';
 import { round } from './stats.ts';
 import { benchPeer, type PeerFigures } from './steps.ts';
@@ -74,6 +75,7 @@ interface RunState {
   deadlinesByPending: Record<string, PendingDeadlinePoint>;
   scale: ScalePoint[];
   endToEnd: EndToEndFigures | { skipped: string };
+  evidence: EvidenceFigures | { skipped: string };
   review: { points: ReviewReportPoint[] } | { skipped: string };
   profile: ProfileSummary | { skipped: string };
   frameBytes: number;
@@ -139,6 +141,7 @@ function assemble(plan: BenchPlan, state: RunState, startedAt: Date, error?: str
     },
     endToEnd: state.endToEnd,
     review: state.review,
+    evidence: state.evidence,
     profile: state.profile,
     notes: state.notes,
     ...(error ? { error } : {}),
@@ -150,7 +153,7 @@ async function main(): Promise<number> {
   const startedAt = new Date();
   const plan = parsePlan(process.argv.slice(2), join(resultsDir, 'latest.json'));
   if (!plan) return 0;
-  const state: RunState = { limits: null, peers: {}, deadlines: {}, deadlinesByPending: {}, scale: [], endToEnd: { skipped: 'not run' }, review: { skipped: 'not run' }, profile: { skipped: 'not run' }, frameBytes: 0, prebuilt: 0, prebuildSec: 0, notes: [] };
+  const state: RunState = { limits: null, peers: {}, deadlines: {}, deadlinesByPending: {}, scale: [], endToEnd: { skipped: 'not run' }, evidence: { skipped: 'not run' }, review: { skipped: 'not run' }, profile: { skipped: 'not run' }, frameBytes: 0, prebuilt: 0, prebuildSec: 0, notes: [] };
   try {
     await initCrypto();
     phase(`Hotline bench (${plan.mode}): ${plan.pairs} pairs, ${plan.noticeBytes}-byte notices, ${availableParallelism()} cores`);
@@ -214,6 +217,8 @@ async function main(): Promise<number> {
 
     if (plan.endToEnd) state.endToEnd = await benchEndToEnd({ ...plan.endToEnd, noticeBytes: plan.noticeBytes });
     else state.endToEnd = { skipped: '--no-e2e' };
+
+    state.evidence = plan.endToEnd ? await benchEvidence({ notices: plan.mode === 'quick' ? 300 : 1000, primitiveMs: plan.mode === 'quick' ? 300 : 1000 }) : { skipped: '--no-e2e' };
 
     state.profile =
       plan.profileMs === null
