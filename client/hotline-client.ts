@@ -283,6 +283,11 @@ export class HotlineClient extends EventEmitter<HotlineClientEvents> {
     return this.options.profile;
   }
 
+  /** True while at least one relay connection is welcomed and open (a send can go out now). */
+  get connected(): boolean {
+    return this.ready().length > 0;
+  }
+
   /** Channels this identity's state is party to (from the first relay that welcomed us). */
   get channels(): readonly ChannelInfo[] {
     return this.connections.find((c) => c.session)?.session?.channels ?? [];

@@ -91,7 +91,8 @@ export function pocClient(poc: EnrolledPoc, options: PocClientOptions = {}): Hot
 
 /** Resolves true once `client` holds a welcomed connection (at once when it does), false after `timeoutMs`. */
 export function whenConnected(client: HotlineClient, timeoutMs: number): Promise<boolean> {
-  if (client.channels.length > 0) return Promise.resolve(true);
+  // Not `channels`: they outlive the connection that brought them, and a send while down fails at once.
+  if (client.connected) return Promise.resolve(true);
   return new Promise((resolve) => {
     const onConnection = (c: { up: boolean }) => {
       if (c.up) done(true);
