@@ -97,6 +97,22 @@ try {
     },
     defaultMetrics: true,
   });
+  // Before the ready line: a supervisor (or a test) that stops the relay the moment it says it listens gets a clean stop.
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    console.error(`${signal}: stopping relay (finishing commits)…`);
+    relay.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        console.error(`error while stopping: ${toHotlineError(err).message}`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
   if (!relayKeySealed) {
     console.error(
       `hotline relay: warning: ${join(dataDir, 'relay.key')} is not sealed (whoever copies the data directory gets the relay signing key); set ${RELAY_KEY_PASSPHRASE_ENV} or ${RELAY_KEY_PASSPHRASE_FILE_ENV} and restart to seal it`,
@@ -121,21 +137,6 @@ try {
     }, everyMs);
     timer.unref();
   }
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    console.error(`${signal}: stopping relay (finishing commits)…`);
-    relay.close().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        console.error(`error while stopping: ${toHotlineError(err).message}`);
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
 } catch (cause) {
   const err = cause as NodeJS.ErrnoException;
   if (err.code === 'EADDRINUSE') console.error(`hotline relay: port ${opts.port} on ${opts.host} is already in use; pick another with --port`);

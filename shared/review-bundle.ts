@@ -55,7 +55,7 @@ export interface BundleVerification {
 function bundleTrust(
   bundle: ReviewBundle,
   pinned: Readonly<Record<string, string>>,
-): { view: TrustView; authorities: BundleVerification['authorities']; charterTolerances: readonly number[] } {
+): { view: TrustView; authorities: BundleVerification['authorities']; charterTolerances: readonly number[]; members: ReadonlyMap<string, string> } {
   const charters = new Map<string, Map<number, CharterBody>>();
   const rosters = new Map<string, Map<number, RosterBody>>();
   const authorities: Record<string, { kid: string; fingerprint: string; pinned: boolean }> = {};
@@ -107,6 +107,10 @@ function bundleTrust(
     },
     authorities,
     charterTolerances: [...charters.values()].flatMap((versions) => [...versions.values()].map((c) => c.timeTolerance)),
+    // Every key any verified roster version lists as a PoC or alternate, with its state: who counts as a witness.
+    members: new Map(
+      [...rosters.entries()].flatMap(([state, versions]) => [...versions.values()].flatMap((r) => r.members.filter((m) => m.role !== 'reviewer').map((m) => [m.kid, state] as const))),
+    ),
   };
 }
 
@@ -316,7 +320,7 @@ export function verifyReviewBundle(input: unknown, options: VerifyOptions = {}):
   }
   // What PoCs witnessed comes first: a chain that contradicts it is false, whatever else agrees with it.
   const tolerance = Math.max(DEFAULT_TIME_TOLERANCE_MS, ...trust.charterTolerances);
-  const witnesses = checkWitnesses(bundle, options.witnesses ?? [], tolerance);
+  const witnesses = checkWitnesses(bundle, options.witnesses ?? [], tolerance, trust.members);
   checkAuditTimes(events);
   checkManifest(bundle);
   checkScope(bundle);

@@ -32,6 +32,7 @@ function checkedLines(s: BundleVerification): string[] {
   if (w.inChain + w.compared > 0) {
     lines.push(`${w.inChain} witness statement(s) in the chain and ${w.compared} kept by a PoC agree with it${w.states.length ? ` (witnesses of ${w.states.join(', ')})` : ''}`);
   }
+  if (w.unlisted) lines.push(`${w.unlisted} witness statement(s) are signed by keys no signed roster lists: checked, but they vouch for no state`);
   if (w.later) lines.push(`${w.later} witness statement(s) were made after this bundle: not compared`);
   if (w.otherRelays) lines.push(`${w.otherRelays} witness statement(s) are about another relay: not compared`);
   if (s.unchartered) lines.push(`${s.unchartered} first-wave envelope(s) name no charter: their senders are checked against no roster`);

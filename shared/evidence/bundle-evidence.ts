@@ -229,6 +229,8 @@ export interface WitnessCheck {
   readonly compared: number;
   /** Statements made after the bundle (beyond its head): not comparable. */
   readonly later: number;
+  /** Statements signed by keys no roster of the bundle lists for their state: verified, but no state's witness. */
+  readonly unlisted: number;
   /** Statements about other relays (not comparable). */
   readonly otherRelays: number;
   /** Witness statements inside the chain (appended by the relay), each verified. */
@@ -240,12 +242,13 @@ export interface WitnessCheck {
  * Witness statements — those appended to the chain and those a PoC kept — must agree with the chain: the event at
  * each witnessed seq has the witnessed hash, and no witnessed seq lies beyond the bundle's head (a truncated chain).
  */
-export function checkWitnesses(bundle: ReviewBundle, kept: readonly WitnessStatement[], toleranceMs: number): WitnessCheck {
+export function checkWitnesses(bundle: ReviewBundle, kept: readonly WitnessStatement[], toleranceMs: number, members: ReadonlyMap<string, string>): WitnessCheck {
   const bySeq = new Map(bundle.audit.events.map((e) => [e.seq, e]));
   const lastSeq = bundle.audit.events[bundle.audit.events.length - 1]?.seq ?? 0;
   const states = new Set<string>();
   let inChain = 0;
   let later = 0;
+  let unlisted = 0;
   const compare = (s: WitnessStatement, source: string) => {
     try {
       verifyWitness(s);
@@ -259,7 +262,9 @@ export function checkWitnesses(bundle: ReviewBundle, kept: readonly WitnessState
     if (s.seq > lastSeq) fail(`${source}: ${s.state} PoC ${short(s.kid)}… witnessed audit event ${s.seq}, but the bundle's chain ends at ${lastSeq} (cut back)`);
     const event = bySeq.get(s.seq);
     if (!event || event.hash !== s.head) fail(`${source}: ${s.state} PoC ${short(s.kid)}… witnessed another audit event ${s.seq} than the bundle holds: the history was rewritten`);
-    states.add(s.state);
+    // Only a key its state's signed roster lists counts as that state's witness; others (say, a key the operator enrolled) are checked but vouch for nothing.
+    if (members.get(s.kid) === s.state) states.add(s.state);
+    else unlisted++;
   };
   for (const e of bundle.audit.events) {
     if (e.type !== 'witness') continue;
@@ -277,7 +282,7 @@ export function checkWitnesses(bundle: ReviewBundle, kept: readonly WitnessState
     compare(s, 'witness file');
     compared++;
   }
-  return { compared: compared - later, later, otherRelays, inChain, states: [...states].sort() };
+  return { compared: compared - later, later, otherRelays, inChain, unlisted, states: [...states].sort() };
 }
 
 /**

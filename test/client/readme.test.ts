@@ -68,6 +68,7 @@ describe('README', () => {
     const listen = readFileSync(join(work, 'listen.log'), 'utf8');
     expect(listen).toMatch(/NOTICE US → CN/);
     expect(result.out).toMatch(/GOOD bundle\.json/);
+    expect(result.out).toMatch(/witness statement\(s\) in the chain and [1-9]\d* kept by a PoC agree with it/);
     expect(result.out).toMatch(/US authority .* \(pinned\)/);
   }, 180_000);
 });
