@@ -511,30 +511,34 @@ export class HotlineClient extends EventEmitter<HotlineClientEvents> {
         const head = this.history.ownChainHead(channel.id);
         const chanSeq = (head?.chanSeq ?? 0) + 1;
         const createdAt = this.now();
-        const envelope = buildEnvelope({
-          sender: this.identity,
-          header: {
-            id,
-            channel: channel.id,
-            kind,
-            fromState: own,
-            toState: input.toState,
-            level: input.level,
-            drill: input.drill ?? null,
-            seq: this.history.nextSeq(),
-            createdAt,
-            refs: [...(input.refs ?? [])],
-            trust: plan.trust.refs,
-            chanSeq,
-            prev: head?.hash ?? CHAIN_GENESIS,
-          },
-          content,
-          recipients: plan.recipients,
-          now: this.prekeyClock(),
+        // One commit (one fsync of history.db) for the seq taken and the envelope kept: kept before it goes out, so that
+        // if the answer is lost, the relay's head names this hash and it is recognised as ours.
+        const { envelope, hash } = this.history.transaction(() => {
+          const built = buildEnvelope({
+            sender: this.identity,
+            header: {
+              id,
+              channel: channel.id,
+              kind,
+              fromState: own,
+              toState: input.toState,
+              level: input.level,
+              drill: input.drill ?? null,
+              seq: this.history.nextSeq(),
+              createdAt,
+              refs: [...(input.refs ?? [])],
+              trust: plan.trust.refs,
+              chanSeq,
+              prev: head?.hash ?? CHAIN_GENESIS,
+            },
+            content,
+            recipients: plan.recipients,
+            now: this.prekeyClock(),
+          });
+          const digest = envelopeDigest(built).hash;
+          this.history.keepOwnEnvelope(channel.id, chanSeq, digest, JSON.stringify(built), this.now());
+          return { envelope: built, hash: digest };
         });
-        const hash = envelopeDigest(envelope).hash;
-        // Kept before it goes out: if the answer is lost, the relay's head names this hash and it is recognised as ours.
-        this.history.keepOwnEnvelope(channel.id, chanSeq, hash, JSON.stringify(envelope), this.now());
         const tolerance = plan.trust.charter.charter.timeTolerance;
         const outcome = await this.submit(envelope, hash, tolerance);
         // A relay that missed earlier envelopes of this chain (it was down when they went out) gets them again, then this one.
@@ -951,16 +955,18 @@ export class HotlineClient extends EventEmitter<HotlineClientEvents> {
     const deadline = expectedAckDeadline(trust.charter, h, msg.receipt.acceptedAt);
     this.checkStatedDeadline(h, msg.receipt, deadline, conn.url);
     const record = { ...messageRecordOf(h, opened.content, msg.receipt, h.from === this.identity.kid ? 'out' : 'in'), ackDeadline: deadline };
+    // One commit (one fsync of history.db) for the message and its place in the sender's chain.
     const fresh = this.history.transaction(() => {
       this.history.noteSenderSeq(h.from, h.seq);
-      return this.history.record(record, this.now());
+      const stored = this.history.record(record, this.now());
+      if (stored && h.chanSeq !== undefined && h.prev !== undefined && !fetched) {
+        this.noteDeliveryOrder(conn, h.channel, h.from, h.chanSeq, h.id);
+        this.onDeliveredLink(conn, h.channel, h.from, { chanSeq: h.chanSeq, prev: h.prev, hash: opened.digest.hash }, h.id);
+      }
+      return stored;
     });
     this.confirm(conn, h.id);
     if (!fresh) return;
-    if (h.chanSeq !== undefined && h.prev !== undefined && !fetched) {
-      this.noteDeliveryOrder(conn, h.channel, h.from, h.chanSeq, h.id);
-      this.onDeliveredLink(conn, h.channel, h.from, { chanSeq: h.chanSeq, prev: h.prev, hash: opened.digest.hash }, h.id);
-    }
     const full = this.history.get(h.id) as MessageRecord;
     const senderName = this.nameOf(h.from);
     switch (h.kind) {

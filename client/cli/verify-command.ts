@@ -10,14 +10,14 @@ import {
   initCrypto,
   keyIdSchema,
   parseReviewBundle,
-  witnessStatementSchema,
+  toHotlineError,
   type BundleAssessment,
   type BundleStatus,
   type WitnessStatement,
 } from '../../shared/index.ts';
 import { readProfile } from '../profile.ts';
+import { parseWitnessFile, readWitnessStatements } from '../evidence/witness-file.ts';
 import { fail, hotlineHome } from './context.ts';
-import { z } from 'zod';
 
 interface VerifyOptions {
   relayKey: string[];
@@ -25,8 +25,6 @@ interface VerifyOptions {
   witness: string[];
   json?: boolean;
 }
-
-const witnessFileSchema = z.object({ format: z.literal('hotline-witness-v1'), statements: z.array(witnessStatementSchema) });
 
 function readJson(file: string, what: string): unknown {
   let text: string;
@@ -43,19 +41,19 @@ function readJson(file: string, what: string): unknown {
 }
 
 /** Witness statements from a file written by `hotline witness export`, or from a PoC's HOTLINE_HOME directly. */
-async function loadWitnesses(paths: readonly string[]): Promise<WitnessStatement[]> {
+function loadWitnesses(paths: readonly string[]): WitnessStatement[] {
   const out: WitnessStatement[] = [];
   for (const path of paths) {
     if (!existsSync(path)) throw new HotlineError('NOT_FOUND', `--witness ${path}: no such file or directory`);
     if (statSync(path).isDirectory()) {
-      // Loaded only when needed: it opens the PoC's history database.
-      const { readWitnessStatements } = await import('../evidence/witness-file.ts');
       out.push(...readWitnessStatements(path));
       continue;
     }
-    const parsed = witnessFileSchema.safeParse(readJson(path, 'witness file'));
-    if (!parsed.success) throw new HotlineError('BAD_SCHEMA', `${path} is not a witness file (hotline witness export writes one)`);
-    out.push(...parsed.data.statements);
+    try {
+      out.push(...parseWitnessFile(readJson(path, 'witness file')));
+    } catch (cause) {
+      throw new HotlineError('BAD_INPUT', `--witness ${path}: ${toHotlineError(cause).message} (hotline witness export writes one)`, { cause });
+    }
   }
   return out;
 }
@@ -99,6 +97,14 @@ function humanLines(file: string, a: BundleAssessment, pinnedBy: string | null):
   return lines;
 }
 
+/** As `fail`, with the exit code of NOT VERIFIABLE. */
+function failUnverifiable(cause: unknown, json: boolean): never {
+  const error = toHotlineError(cause);
+  if (json) process.stderr.write(JSON.stringify({ status: 'unverifiable', error: { code: error.code, message: error.message } }) + '\n');
+  else process.stderr.write(`hotline verify: NOT VERIFIABLE: ${error.message} [${error.code}]\n`);
+  process.exit(bundleStatusExit.unverifiable);
+}
+
 export function registerVerifyCommand(program: Command): void {
   program
     .command('verify')
@@ -123,7 +129,7 @@ export function registerVerifyCommand(program: Command): void {
       try {
         await initCrypto();
         const authorities = parseAuthorities(opts.authority);
-        const witnesses = await loadWitnesses(opts.witness);
+        const witnesses = loadWitnesses(opts.witness);
         const trusted = trustedRelayKeys(opts.relayKey);
         const files = file2 === undefined ? [file] : [file, file2];
         const results = files.map((f) => {
@@ -163,6 +169,9 @@ export function registerVerifyCommand(program: Command): void {
           process.stdout.write(lines.join('\n') + '\n');
         }
       } catch (e) {
+        // A file that cannot be read, or a witness file that is not one: there is nothing to judge (exit 2, not 1).
+        const code = toHotlineError(e).code;
+        if (code === 'NOT_FOUND' || code === 'BAD_INPUT' || code === 'NO_IDENTITY') failUnverifiable(e, !!opts.json);
         fail('verify', e, !!opts.json);
       }
       process.exit(bundleStatusExit[status]);

@@ -621,6 +621,20 @@ describe('evidence: what a hand edit (no key) or a stolen relay key cannot do to
     expect(a.summary?.disputes.map((d) => d.id)).toEqual([ack.header.id]);
   });
 
+  it('flags a late ack the relay back-dated to look met (B acked 20 s late, stamped 30 s earlier), although it re-signed all it signs', () => {
+    const D = 30_000;
+    const ack = good.envelopes.find((e) => e.header.kind === 'ack' && e.header.refs[0] === ids.B)!;
+    const backdated = resignBundle(good, relay.identity, (b) => {
+      for (const e of b.audit.events) if (e.seq >= ack.receipt.auditSeq && e.at >= ack.receipt.acceptedAt && e.at < ack.receipt.acceptedAt + 1000) e.at -= D;
+      const r = rec(b, 'B');
+      Object.assign(r, { ackedAt: r.ackedAt! - D, timeToAckMs: r.timeToAckMs! - D, met: true, lateByMs: 0 });
+    });
+    const a = assessBundle(backdated, pinned());
+    expect(a.status).toBe('bad');
+    // Either its signer's own signed time or the audit order gives it away (here the events around it).
+    expect(a.problems[0]).toMatch(/out of audit order|disputed time: ack/);
+  });
+
   it('catches a history the operator rewrote and re-signed with the stolen relay key, given what a PoC witnessed', () => {
     const removed = good.envelopes.find((e) => e.header.kind === 'receipt' && e.header.refs[0] === ids.A && e.header.from === cn2.identity.kid)!;
     const rewritten = resignBundle(good, relay.identity, (b) => {

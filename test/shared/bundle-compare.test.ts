@@ -190,6 +190,7 @@ beforeAll(async () => {
   bundleA = await exportBundle(relays[0]);
   bundleB = await exportBundle(relays[1]);
   bundleBSince = await exportBundle(relays[1], `?since=${since}`);
+  writeFileSync(join(root, 'relay-a-honest.json'), JSON.stringify(bundleA));
 }, 60_000);
 
 afterAll(async () => {
@@ -319,6 +320,42 @@ describe('comparisonLines', () => {
   });
 });
 
+/** What an operator holding `relay`'s key does to remove an ack: its events, envelope and record fields, then re-signs it all. */
+function withoutAck(bundle: ReviewBundle, relay: TestRelay, ackId: string): ReviewBundle {
+  return resignBundle(bundle, relay.identity, (copy) => {
+    copy.audit.events = copy.audit.events.filter((e) => e.data.id !== ackId && e.data.ackId !== ackId && e.type !== 'witness');
+    copy.envelopes = copy.envelopes.filter((e) => e.header.id !== ackId);
+    for (const r of copy.records) {
+      if (r.ackId !== ackId) continue;
+      Object.assign(r, { ackId: null, ackedAt: null, ackedBy: null, timeToAckMs: null, lateByMs: null, met: copy.generatedAt > r.ackDeadline ? false : null });
+      for (const s of r.escalation) s.cancelledAt = null;
+    }
+  });
+}
+
+describe('hotline verify --witness (a history rewritten with the relay key)', () => {
+  it("is GOOD without witnesses, BAD against CN's home or its exported witness file, NOT VERIFIABLE with a witness file that is not one", async () => {
+    const rewritten = withoutAck(bundleA, relays[0], ids.a1 as string);
+    const file = join(root, 'rewritten-a.json');
+    writeFileSync(file, JSON.stringify(rewritten));
+    const key = ['--relay-key', relays[0].identity.kid];
+    expect((await hotline(['verify', file, ...key])).code).toBe(0);
+    const home = join(root, 'cn');
+    const caught = await hotline(['verify', file, ...key, '--witness', home]);
+    expect(caught.code).toBe(1);
+    expect(caught.stdout).toMatch(/^BAD [\s\S]*CN PoC .* witnessed another audit event .* rewritten/);
+    const exported = join(root, 'cn-witness.json');
+    const out = await hotline(['witness', 'export', '--out', exported], { home });
+    expect(out.code, out.stderr).toBe(0);
+    expect((await hotline(['verify', file, ...key, '--witness', exported])).code).toBe(1);
+    expect((await hotline(['verify', join(root, 'relay-a-honest.json'), ...key, '--witness', exported])).code).toBe(0);
+    writeFileSync(join(root, 'not-witness.json'), JSON.stringify({ format: 'other' }));
+    const junk = await hotline(['verify', file, ...key, '--witness', join(root, 'not-witness.json')]);
+    expect(junk.code).toBe(2);
+    expect(junk.stderr).toMatch(/NOT VERIFIABLE: --witness .*not a hotline-witness-v1 file/);
+  });
+});
+
 describe('hotline verify A B (two relays as witnesses of each other)', () => {
   const write = (name: string, b: ReviewBundle) => {
     const file = join(root, `${name}.json`);
@@ -335,15 +372,7 @@ describe('hotline verify A B (two relays as witnesses of each other)', () => {
     expect(agree.code).toBe(0);
     // Relay B's operator removes one ack from its history and re-signs everything with B's key.
     const ackId = bundleB.envelopes.find((e) => e.header.kind === 'ack')!.header.id;
-    const lacking = resignBundle(bundleB, relays[1]!.identity, (copy) => {
-      copy.audit.events = copy.audit.events.filter((e) => e.data.id !== ackId && e.data.ackId !== ackId && e.type !== 'witness');
-      copy.envelopes = copy.envelopes.filter((e) => e.header.id !== ackId);
-      for (const r of copy.records) {
-        if (r.ackId !== ackId) continue;
-        Object.assign(r, { ackId: null, ackedAt: null, ackedBy: null, timeToAckMs: null, lateByMs: null, met: copy.generatedAt > r.ackDeadline ? false : null });
-        for (const s of r.escalation) s.cancelledAt = null;
-      }
-    });
+    const lacking = withoutAck(bundleB, relays[1]!, ackId);
     const alone = await hotline(['verify', write('relay-b-lacking', lacking), '--relay-key', relays[1]!.identity.kid, '--json']);
     expect(JSON.parse(alone.stdout)).toMatchObject({ status: 'good' });
     const differ = await hotline(['verify', a, write('relay-b-lacking-2', lacking), ...keys()]);
