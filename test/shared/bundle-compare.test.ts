@@ -18,7 +18,7 @@ import {
 import { HotlineClient } from '../../client/hotline-client.ts';
 import type { MessageRecord } from '../../client/history.ts';
 import { createKeystore, type Keystore } from '../../client/keystore.ts';
-import type { Profile } from '../../client/profile.ts';
+import { writeProfile, type Profile } from '../../client/profile.ts';
 import type { Clock } from '../../server/clock.ts';
 import { adminCall, startTestRelay, tempDir, type TestRelay } from '../helpers/relay.ts';
 import { hotline } from '../helpers/cli.ts';
@@ -82,7 +82,10 @@ async function joinBoth(label: string, state: string): Promise<Party> {
     role = r.role;
     joined.push({ url: relay.url, kid: r.relay });
   }
-  return { keystore, profile: { v: 1, kid: keystore.identity.kid, name: keystore.name, state, role, relays: joined, authority: { fingerprint: authorityFingerprint(state), kid: null } } };
+  const profile: Profile = { v: 1, kid: keystore.identity.kid, name: keystore.name, state, role, relays: joined, authority: { fingerprint: authorityFingerprint(state), kid: null } };
+  // As `hotline join` leaves it, so that the CLI (witness export) can read this home.
+  writeProfile(`${root}/${label}`, profile);
+  return { keystore, profile };
 }
 
 /** The same signed charter (with TOLERANCE) and rosters on both relays, as two operators of one channel hold them. */
