@@ -575,7 +575,7 @@ export class HotlineClient extends EventEmitter<HotlineClientEvents> {
           continue;
         }
         if (outcome.broken.length > 0) {
-          const resync = adopted ? null : this.adoptableHead(channel.id, head, outcome.broken);
+          const resync = adopted ? null : await this.adoptableHead(channel.id, head, outcome.broken);
           if (resync) {
             // The relay holds a head this PoC may continue from (its own lost answer, or a fresh HOTLINE_HOME): rebuild on it.
             this.history.setOwnChainHead(channel.id, resync);
@@ -658,7 +658,7 @@ export class HotlineClient extends EventEmitter<HotlineClientEvents> {
    * (the relay accepted it but the answer was lost), or, when this history holds no chain on the channel at all (a fresh
    * HOTLINE_HOME), the relay's. Null: this PoC cannot tell the relay's head from someone else's.
    */
-  private adoptableHead(channel: string, own: ChainPosition | null, broken: readonly ChainRefusal[]): ChainPosition | null {
+  private async adoptableHead(channel: string, own: ChainPosition | null, broken: readonly ChainRefusal[]): Promise<ChainPosition | null> {
     for (const { head } of broken) {
       if (head.chanSeq <= (own?.chanSeq ?? 0)) continue;
       const built = this.history.ownEnvelopeByHash(head.hash);
@@ -667,9 +667,14 @@ export class HotlineClient extends EventEmitter<HotlineClientEvents> {
         return head;
       }
     }
-    if (own === null) {
-      const furthest = [...broken].sort((a, b) => b.head.chanSeq - a.head.chanSeq)[0];
-      if (furthest && furthest.head.chanSeq > 0) return furthest.head;
+    if (own !== null) return null;
+    // A fresh HOTLINE_HOME: the head a relay names (in an unsigned error frame) is taken only once the relay shows the
+    // envelope under it, signed by this very key, with its own signed receipt; a forged head would chain every later
+    // send to a prev no honest relay holds.
+    for (const { conn, head } of [...broken].sort((a, b) => b.head.chanSeq - a.head.chanSeq)) {
+      if (head.chanSeq <= 0) continue;
+      const shown = await this.chainItemsFrom(conn, channel, this.identity.kid, head.chanSeq, head.chanSeq).catch(() => []);
+      if (shown.some((item) => item.link.chanSeq === head.chanSeq && item.link.hash === head.hash)) return head;
     }
     return null;
   }
@@ -1156,7 +1161,7 @@ export class HotlineClient extends EventEmitter<HotlineClientEvents> {
     const step = this.applyLink(channel, kid, link, id);
     if (step.kind !== 'gap') return;
     this.queueReceiving(async () => {
-      if (firstContact) await this.backfill(conn, channel, kid, link, id);
+      if (firstContact) await this.backfill(conn, channel, kid, link);
       else await this.fetchLinks(conn, channel, kid, step.first, step.last);
       if (this.history.missingLinks().some((m) => m.alarmedAt === null)) this.scheduleGraceCheck(this.chainGraceMs);
     });
@@ -1166,16 +1171,17 @@ export class HotlineClient extends EventEmitter<HotlineClientEvents> {
    * The first link seen from a sender is not its first (a new member, or history from before this PoC): the links before
    * it (up to 256) are asked for, and the earliest the relay proves becomes the baseline. None proved: the link itself is.
    */
-  private async backfill(conn: RelayConnection, channel: string, kid: string, link: ChainLink, id: string): Promise<void> {
-    const items = await this.chainItemsFrom(conn, channel, kid, Math.max(1, link.chanSeq - CHAIN_PAGE), link.chanSeq - 1).catch((e: unknown) => {
+  private async backfill(conn: RelayConnection, channel: string, kid: string, link: ChainLink): Promise<void> {
+    const first = Math.max(1, link.chanSeq - CHAIN_PAGE);
+    const items = await this.chainItemsFrom(conn, channel, kid, first, link.chanSeq - 1).catch((e: unknown) => {
       this.warn(toHotlineError(e));
       return [];
     });
-    if (items.length === 0) {
-      this.applyLink(channel, kid, link, id, true);
-      return;
-    }
-    for (const [i, item] of items.entries()) await this.applyItem(conn, channel, kid, item, i === 0);
+    // The earliest link asked for becomes the baseline only when the relay proves it. An error, an empty answer or one
+    // that starts later proves nothing: the links before stay missing, are asked for again and alarmed after the grace
+    // period like any gap (an honest relay always holds a sender's chain from 1, and shows it).
+    const proved = items[0]?.link.chanSeq === first;
+    for (const [i, item] of items.entries()) await this.applyItem(conn, channel, kid, item, proved && i === 0);
   }
 
   /** Asks the relays (the delivering one first) for chanSeq first..last of a sender's chain and applies what they prove. */
@@ -1195,8 +1201,11 @@ export class HotlineClient extends EventEmitter<HotlineClientEvents> {
 
   /** A verified chain answer applied: the link always; a whole envelope also through the delivery path. */
   private async applyItem(conn: RelayConnection, channel: string, kid: string, item: VerifiedChainItem, baselineAnywhere: boolean): Promise<void> {
-    this.applyLink(channel, kid, item.link, item.id, baselineAnywhere);
+    // A whole envelope counts as its link once it is on record here: one that does not open, or whose signer has no
+    // standing, leaves the link missing (and so alarmed), not silently filled.
     if (item.envelope && !this.history.has(item.id)) await this.receive(conn, { type: 'deliver', envelope: item.envelope, receipt: item.receipt }, { fetched: true });
+    if (item.envelope && !this.history.has(item.id)) return;
+    this.applyLink(channel, kid, item.link, item.id, baselineAnywhere);
   }
 
   /** chain.get for first..last, page by page (the relay may answer fewer than asked), each item verified. */

@@ -154,9 +154,11 @@ export function commitEnvelope(ctx: AcceptContext, v: ValidatedEnvelope): Accept
       deadlineChanges: noDeadlineChanges,
     };
   }
-  const lastSeq = store.lastSeq(h.from);
-  if (h.seq <= lastSeq) throw new HotlineError('SEQ_NOT_INCREASING', `seq ${h.seq} is not above the last accepted ${lastSeq}`);
+  // A v3 envelope that continues its chain cannot be a replay (its prev names the last one accepted): its seq need not
+  // exceed the sender's last one, so that a relay that was down can be given what it missed after newer sends elsewhere.
   checkChainLink(store, h);
+  const lastSeq = store.lastSeq(h.from);
+  if (h.chanSeq === undefined && h.seq <= lastSeq) throw new HotlineError('SEQ_NOT_INCREASING', `seq ${h.seq} is not above the last accepted ${lastSeq}`);
   for (const [i, ref] of h.refs.entries()) {
     const target = store.envelopeById(ref);
     // An answer's first ref is what it answers: it must be on record. Other refs are context, but never across

@@ -26,8 +26,11 @@ import type { MemberRecord } from './store.ts';
 export const AUTH_CTX = 'hotline-auth-v1';
 /** Most chain links one chain.get answers. */
 const CHAIN_PAGE = 256;
-/** Rough ceiling on one chain answer (whole envelopes count twice: they are sent whole and as signed parts). */
-const CHAIN_ANSWER_BYTES = 8 * 1024 * 1024;
+/** Ceiling on the envelope JSON one chain answer reads (a whole envelope goes out twice: whole and as signed parts). */
+const CHAIN_ANSWER_BYTES = 2 * 1024 * 1024;
+/** chain.get and witness statements per second per connection (each reads or appends to the store). */
+const CHAIN_GETS_PER_SEC = 10;
+const WITNESSES_PER_SEC = 5;
 
 /** A small token bucket: `ratePerSec` sustained, `burst` at once. */
 class TokenBucket {
@@ -60,6 +63,8 @@ export class Session implements DeliverySink {
   private closed = false;
   /** Highest audit seq this connection's key witnessed. */
   private lastWitnessed = 0;
+  private readonly chainBucket = new TokenBucket(CHAIN_GETS_PER_SEC, 2 * CHAIN_GETS_PER_SEC, Date.now());
+  private readonly witnessBucket = new TokenBucket(WITNESSES_PER_SEC, 6 * WITNESSES_PER_SEC, Date.now());
   private readonly bucket: TokenBucket;
   private readonly authTimer: unknown;
 
@@ -279,32 +284,39 @@ export class Session implements DeliverySink {
     if (member.role === 'reviewer') throw new HotlineError('WRONG_ROLE', 'reviewers do not witness');
     if (statement.kid !== member.kid || statement.state !== member.state) throw new HotlineError('WRONG_STATE', 'a witness statement is signed by the key authenticated on this connection, for its own state');
     if (statement.relay !== this.ctx.identity.kid) throw new HotlineError('BAD_INPUT', 'the witness statement names another relay');
+    if (!this.witnessBucket.take(Date.now())) throw new HotlineError('RATE_LIMITED', `at most ${WITNESSES_PER_SEC} witness statements per second`);
     await this.ctx.verifier.verifyWitness(statement);
-    // One statement per head per connection: a repeat (or an older head) adds nothing to the chain.
-    if (statement.seq <= this.lastWitnessed) return;
     const head = this.ctx.store.auditHashAt(statement.seq);
     if (head === null) throw new HotlineError('WITNESS_MISMATCH', `this relay has no audit event ${statement.seq}`);
     if (head !== statement.head) throw new HotlineError('WITNESS_MISMATCH', `audit event ${statement.seq} here has another hash than the one witnessed`);
+    // One statement per head per connection: a repeat (or an older head, checked above all the same) adds nothing to the chain.
+    if (statement.seq <= this.lastWitnessed) return;
     this.lastWitnessed = statement.seq;
     await this.ctx.commits.enqueue(() => {
       this.ctx.acceptContext.audit.append('witness', witnessAuditData(statement));
     });
   }
 
+  /** True when the charter in force on `channel` names this director. */
+  private directs(member: MemberRecord, channel: string): boolean {
+    const doc = this.ctx.store.latestTrustDocOf('charter', channel)?.doc as { charter?: { directors?: unknown } } | undefined;
+    const directors = doc?.charter?.directors;
+    return Array.isArray(directors) && directors.includes(member.kid);
+  }
+
   /** A sender's chain on a channel this member belongs to: whole envelopes addressed to it, the signed parts of the others. */
   private chainItems(member: MemberRecord, msg: Extract<ClientMessage, { type: 'chain.get' }>): RelayMessage {
     const channel = this.ctx.store.getChannel(msg.channel);
-    if (!channel || (member.role !== 'director' && !channel.states.includes(member.state))) throw new HotlineError('NOT_CHANNEL_MEMBER', `not a party to ${msg.channel}`);
+    const party = channel !== null && (member.role === 'director' ? this.directs(member, msg.channel) : channel.states.includes(member.state));
+    if (!party) throw new HotlineError('NOT_CHANNEL_MEMBER', `not a party to ${msg.channel}`);
     if (msg.last < msg.first || msg.last - msg.first >= CHAIN_PAGE) throw new HotlineError('BAD_INPUT', `ask for 1 to ${CHAIN_PAGE} links at a time`);
-    const rows = this.ctx.store.chainRange(msg.from, msg.channel, msg.first, msg.last);
-    // The answer stays well under a client's frame limit: links beyond CHAIN_ANSWER_BYTES are left for the next ask.
-    let bytes = 0;
-    const overflow = rows.findIndex((r) => (bytes += r.envelopeJson.length * 2) > CHAIN_ANSWER_BYTES);
-    const sent = overflow === -1 ? rows : rows.slice(0, Math.max(1, overflow));
-    const upTo = overflow === -1 ? msg.last : (sent[sent.length - 1]?.chanSeq ?? msg.last);
-    const held = new Set(rows.map((r) => r.chanSeq));
+    if (!this.chainBucket.take(Date.now())) throw new HotlineError('RATE_LIMITED', `at most ${CHAIN_GETS_PER_SEC} chain.get per second`);
+    const sent = this.ctx.store.chainRange(msg.from, msg.channel, msg.first, msg.last, CHAIN_ANSWER_BYTES);
+    // The relay's chain is whole from 1 to its head: what lies beyond the head is missing. Fewer links than asked, and
+    // nothing missing, means they did not fit: the asker asks again from the next one.
+    const head = this.ctx.store.chainHead(msg.from, msg.channel)?.chanSeq ?? 0;
     const missing: number[] = [];
-    for (let n = msg.first; n <= upTo; n++) if (!held.has(n)) missing.push(n);
+    for (let n = Math.max(msg.first, head + 1); n <= msg.last; n++) missing.push(n);
     const items = sent.map((r) => {
       const envelope = JSON.parse(r.envelopeJson) as Envelope;
       return {
@@ -313,7 +325,7 @@ export class Session implements DeliverySink {
         bodyHash: envelopeDigest(envelope).bodyHash,
         sig: envelope.sig,
         receipt: JSON.parse(r.receiptJson) as RelayReceipt,
-        envelope: r.recipients.includes(member.kid) ? envelope : null,
+        envelope: envelope.recipients.some((x) => x.kid === member.kid) ? envelope : null,
       };
     });
     return { type: 'chain', rid: msg.rid, items, missing };

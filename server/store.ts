@@ -609,20 +609,23 @@ export class RelayStore {
     return head;
   }
 
-  /** A sender's envelopes on a channel with chanSeq in [first, last], in order. */
-  chainRange(kid: string, channel: string, first: number, last: number): { chanSeq: number; envelopeJson: string; receiptJson: string; recipients: string[] }[] {
+  /**
+   * A sender's envelopes on a channel with chanSeq in [first, last], in order, as many as fit in `maxBytes` of
+   * envelope JSON (at least one): the size is summed in SQL, so rows beyond it are never read into memory.
+   */
+  chainRange(kid: string, channel: string, first: number, last: number, maxBytes: number): { chanSeq: number; envelopeJson: string; receiptJson: string }[] {
     const rows = this
       .stmt(
-        `SELECT c.chan_seq, e.envelope_json, e.receipt_json FROM chain_links c JOIN envelopes e ON e.rowid = c.env_rowid
-         WHERE c.kid = ? AND c.channel = ? AND c.chan_seq BETWEEN ? AND ? ORDER BY c.chan_seq`,
+        `SELECT chan_seq, envelope_json, receipt_json FROM (
+           SELECT c.chan_seq, c.env_rowid, SUM(length(e.envelope_json)) OVER (ORDER BY c.chan_seq) AS upto
+           FROM chain_links c JOIN envelopes e ON e.rowid = c.env_rowid
+           WHERE c.kid = ? AND c.channel = ? AND c.chan_seq BETWEEN ? AND ?
+         ) w JOIN envelopes x ON x.rowid = w.env_rowid
+         WHERE w.upto <= ? OR w.chan_seq = (SELECT MIN(chan_seq) FROM chain_links WHERE kid = ? AND channel = ? AND chan_seq BETWEEN ? AND ?)
+         ORDER BY chan_seq`,
       )
-      .all(kid, channel, first, last) as { chan_seq: number; envelope_json: string; receipt_json: string }[];
-    return rows.map((r) => ({
-      chanSeq: r.chan_seq,
-      envelopeJson: r.envelope_json,
-      receiptJson: r.receipt_json,
-      recipients: (JSON.parse(r.envelope_json) as Envelope).recipients.map((x) => x.kid),
-    }));
+      .all(kid, channel, first, last, maxBytes, kid, channel, first, last) as { chan_seq: number; envelope_json: string; receipt_json: string }[];
+    return rows.map((r) => ({ chanSeq: r.chan_seq, envelopeJson: r.envelope_json, receiptJson: r.receipt_json }));
   }
 
   pendingCount(kid: string): number {
@@ -661,9 +664,10 @@ export class RelayStore {
       );
     const rowid = Number(result.lastInsertRowid);
     this
-      .stmt('INSERT INTO sender_seq (kid, last_seq) VALUES (?, ?) ON CONFLICT(kid) DO UPDATE SET last_seq = excluded.last_seq')
+      .stmt('INSERT INTO sender_seq (kid, last_seq) VALUES (?, ?) ON CONFLICT(kid) DO UPDATE SET last_seq = MAX(last_seq, excluded.last_seq)')
       .run(h.from, h.seq);
-    this.lastSeqByKid.set(h.from, h.seq);
+    // A resent v3 envelope may carry a lower seq than one accepted since: the highest is kept.
+    this.lastSeqByKid.set(h.from, Math.max(this.lastSeq(h.from), h.seq));
     if (h.chanSeq !== undefined) {
       this.stmt('INSERT INTO chain_links (kid, channel, chan_seq, env_rowid, hash) VALUES (?, ?, ?, ?, ?)').run(h.from, h.channel, h.chanSeq, rowid, rec.hash);
       this.chainHeads.set(`${h.from} ${h.channel}`, { chanSeq: h.chanSeq, hash: rec.hash });

@@ -32,8 +32,7 @@ function checkedLines(s: BundleVerification): string[] {
   if (w.inChain + w.compared > 0) {
     lines.push(`${w.inChain} witness statement(s) in the chain and ${w.compared} kept by a PoC agree with it${w.states.length ? ` (witnesses of ${w.states.join(', ')})` : ''}`);
   }
-  if (w.unlisted) lines.push(`${w.unlisted} witness statement(s) are signed by keys no signed roster lists: checked, but they vouch for no state`);
-  if (w.later) lines.push(`${w.later} witness statement(s) were made after this bundle: not compared`);
+  if (w.unlisted) lines.push(`${w.unlisted} witness statement(s) are signed by keys no signed roster lists for their state: they vouch for no state (kept ones are not compared)`);
   if (w.otherRelays) lines.push(`${w.otherRelays} witness statement(s) are about another relay: not compared`);
   if (s.unchartered) lines.push(`${s.unchartered} first-wave envelope(s) name no charter: their senders are checked against no roster`);
   return lines;
@@ -51,6 +50,9 @@ export function assessBundle(input: unknown, options: VerifyOptions): BundleAsse
   const missing: string[] = [];
   if (options.relayKid === undefined) missing.push(`the relay key is not pinned: pass --relay-key (the bundle names ${summary.relay}; compare it with the operator) or verify from a PoC's HOTLINE_HOME`);
   if (!summary.manifest) missing.push('the bundle has no relay-signed manifest (made by a first-wave relay): it cannot be shown complete');
+  if (summary.witnesses.later > 0) {
+    missing.push(`a PoC witnessed ${summary.witnesses.later} audit head(s) beyond this bundle's last event, signed after it was made: ask the relay for a fresh export and verify that`);
+  }
   const status: BundleStatus = problems.length > 0 ? 'bad' : missing.length > 0 ? 'unverifiable' : 'good';
   return { status, problems, missing, checked: checkedLines(summary), summary };
 }

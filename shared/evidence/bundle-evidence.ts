@@ -45,6 +45,8 @@ export function checkManifest(bundle: ReviewBundle): void {
   if (!m) return;
   verifyManifest(m, bundle.relay);
   if (m.generatedAt !== bundle.generatedAt) fail(`the bundle says it was made at ${bundle.generatedAt}; its signed manifest says ${m.generatedAt}`);
+  const lastAt = bundle.audit.events[bundle.audit.events.length - 1]?.at ?? 0;
+  if (m.generatedAt < lastAt) fail(`the manifest dates the bundle ${new Date(m.generatedAt).toISOString()}, before its own last audit event (${new Date(lastAt).toISOString()}): back-dated`);
   if (!same(m.filter, bundle.filter)) fail('the bundle filter is not the one its manifest signs');
   const events = bundle.audit.events;
   const last = events[events.length - 1];
@@ -227,7 +229,7 @@ export function envelopeTimeDisputes(envelopes: readonly BundleEnvelope[], view:
 export interface WitnessCheck {
   /** Statements about this relay that were compared with the chain. */
   readonly compared: number;
-  /** Statements made after the bundle (beyond its head): not comparable. */
+  /** Statements made after the bundle (beyond its head): not comparable, so the bundle is not verifiable against them. */
   readonly later: number;
   /** Statements signed by keys no roster of the bundle lists for their state: verified, but no state's witness. */
   readonly unlisted: number;
@@ -249,7 +251,13 @@ export function checkWitnesses(bundle: ReviewBundle, kept: readonly WitnessState
   let inChain = 0;
   let later = 0;
   let unlisted = 0;
-  const compare = (s: WitnessStatement, source: string) => {
+  const compare = (s: WitnessStatement, source: string, kept: boolean) => {
+    // A kept statement counts only from a key its state's signed roster lists: anyone can sign a statement, and one
+    // from outside the rosters (a key the operator enrolled, say) must not turn an honest bundle BAD.
+    if (kept && members.get(s.kid) !== s.state) {
+      unlisted++;
+      return;
+    }
     try {
       verifyWitness(s);
     } catch {
@@ -262,7 +270,7 @@ export function checkWitnesses(bundle: ReviewBundle, kept: readonly WitnessState
     if (s.seq > lastSeq) fail(`${source}: ${s.state} PoC ${short(s.kid)}… witnessed audit event ${s.seq}, but the bundle's chain ends at ${lastSeq} (cut back)`);
     const event = bySeq.get(s.seq);
     if (!event || event.hash !== s.head) fail(`${source}: ${s.state} PoC ${short(s.kid)}… witnessed another audit event ${s.seq} than the bundle holds: the history was rewritten`);
-    // Only a key its state's signed roster lists counts as that state's witness; others (say, a key the operator enrolled) are checked but vouch for nothing.
+    // In the chain, a statement of any key must agree with it (the relay accepted it there); only roster members vouch for a state.
     if (members.get(s.kid) === s.state) states.add(s.state);
     else unlisted++;
   };
@@ -270,7 +278,7 @@ export function checkWitnesses(bundle: ReviewBundle, kept: readonly WitnessState
     if (e.type !== 'witness') continue;
     inChain++;
     const d = e.data;
-    compare({ relay: bundle.relay, kid: String(d.kid), state: String(d.state), seq: Number(d.seq), head: String(d.head), at: Number(d.at), sig: String(d.sig) }, `audit event ${e.seq}`);
+    compare({ relay: bundle.relay, kid: String(d.kid), state: String(d.state), seq: Number(d.seq), head: String(d.head), at: Number(d.at), sig: String(d.sig) }, `audit event ${e.seq}`, false);
   }
   let compared = 0;
   let otherRelays = 0;
@@ -279,8 +287,9 @@ export function checkWitnesses(bundle: ReviewBundle, kept: readonly WitnessState
       otherRelays++;
       continue;
     }
-    compare(s, 'witness file');
-    compared++;
+    const before = unlisted;
+    compare(s, 'witness file', true);
+    if (unlisted === before) compared++;
   }
   return { compared: compared - later, later, otherRelays, inChain, unlisted, states: [...states].sort() };
 }

@@ -29,6 +29,13 @@ export type ChainStep =
   /** It contradicts what is held: another envelope under a chanSeq already held, or a prev that is not the hash before it. */
   | { readonly kind: 'fork'; readonly reason: string };
 
+/**
+ * The largest gap a recipient keeps track of link by link. A link further ahead is not believed: no sender sends 10^4
+ * envelopes on one channel in the time a relay holds them back, and listing the numbers between would let one forged
+ * link (chanSeq near 2^53) exhaust the recipient. It is a fork.
+ */
+export const MAX_CHAIN_GAP = 10_000;
+
 export interface ChainState {
   readonly position: ChainPosition | null;
   /** Links that arrived ahead of a gap, by chanSeq. */
@@ -43,6 +50,10 @@ export interface ChainAdvance {
 /** The chain after `link` arrives. Pure: the caller persists `state`. */
 export function advanceChain(state: ChainState, link: ChainLink, options: { readonly baselineAnywhere?: boolean } = {}): ChainAdvance {
   const { position } = state;
+  const from = position?.chanSeq ?? 0;
+  if (link.chanSeq - from > MAX_CHAIN_GAP && !(position === null && options.baselineAnywhere)) {
+    return { state, step: { kind: 'fork', reason: `chanSeq ${link.chanSeq} jumps ${link.chanSeq - from - 1} envelopes ahead of the last held (${from}): not believed` } };
+  }
   if (position === null) {
     if (link.chanSeq !== 1 && !options.baselineAnywhere) {
       return { state: { position: null, ahead: withLink(state.ahead, link) }, step: { kind: 'gap', first: 1, last: link.chanSeq - 1 } };

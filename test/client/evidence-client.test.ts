@@ -134,7 +134,7 @@ describe('HotlineClient sender chain (sending)', () => {
     expect(third.failed).toEqual([]);
     for (const relay of [restarted, b]) {
       expect(relay.store.chainHead(usKid, 'US-CN')?.chanSeq).toBe(3);
-      expect(relay.store.chainRange(usKid, 'US-CN', 1, 3).map((r) => r.chanSeq)).toEqual([1, 2, 3]);
+      expect(relay.store.chainRange(usKid, 'US-CN', 1, 3, 1 << 30).map((r) => r.chanSeq)).toEqual([1, 2, 3]);
     }
     expect(us.history.ownChainHead('US-CN')?.chanSeq).toBe(3);
     await until(() => cn.history.has(third.id));
@@ -142,6 +142,33 @@ describe('HotlineClient sender chain (sending)', () => {
     expect(usAlarms).toEqual([]);
     expect(cnAlarms.filter((x) => ['MISSING', 'REORDERED', 'CHAIN_FORK', 'CHAIN_BROKEN'].includes(x.code))).toEqual([]);
   }, 30_000);
+});
+
+describe('HotlineClient sender chain (a forged head)', () => {
+  it('does not adopt a chain head named in a forged CHAIN_BROKEN error on its first send; the next honest attempt goes through', async () => {
+    const { us, cn } = await setup('forged-head');
+    const proxy = await startTamperProxy(relays[0]?.url as string);
+    proxies.push(proxy);
+    let forged = 0;
+    proxy.toClient = (f, link) => {
+      if (link.kid === us.profile.kid && f.type === 'accepted' && forged === 0) {
+        forged++;
+        return { type: 'error', rid: f.rid, code: 'CHAIN_BROKEN', message: 'chain broken', detail: { channel: 'US-CN', chanSeq: 41, hash: 'F'.repeat(43) } };
+      }
+      return f;
+    };
+    const usClient = await connected(us, proxy.url);
+    await connected(cn);
+    const alarms = alarmsOf(usClient);
+    await expect(usClient.send({ toState: 'CN', level: 'FLASH', text: 'the relay answers with a forged head' })).rejects.toMatchObject({ code: 'CHAIN_BROKEN' });
+    expect(usClient.history.ownChainHead('US-CN')?.chanSeq ?? 0).not.toBe(41);
+    expect(alarms.some((a) => a.code === 'CHAIN_BROKEN')).toBe(true);
+    // The relay did accept that first envelope (only its answer was forged): the real head is one this PoC signed, so it is taken.
+    const next = await usClient.send({ toState: 'CN', level: 'FLASH', text: 'the honest answer' });
+    expect(next.receipts).toHaveLength(1);
+    expect(usClient.history.ownChainHead('US-CN')?.chanSeq).toBe(2);
+    expect(relays[0]?.store.chainHead(us.profile.kid, 'US-CN')?.chanSeq).toBe(2);
+  });
 });
 
 describe('HotlineClient sender chain (receiving)', () => {
@@ -185,6 +212,33 @@ describe('HotlineClient sender chain (receiving)', () => {
     expect(cnClient.history.has(lost.id)).toBe(false);
     // Kept for `hotline inbox`.
     expect(cnClient.history.alarms({ open: true, code: 'MISSING', channel: 'US-CN' })).toHaveLength(1);
+  });
+
+  it("alarms MISSING for a new sender's first envelopes the relay drops and will not show (an error frame for chain.get)", async () => {
+    const { us, cn } = await setup('first-contact');
+    const proxy = await startTamperProxy(relays[0]?.url as string);
+    proxies.push(proxy);
+    const dropped = new Set<string>();
+    proxy.toClient = (f, link) => {
+      const h = envelopeOf(f)?.header;
+      if (link.kid === cn.profile.kid && f.type === 'deliver' && h?.from === us.profile.kid && (h.chanSeq ?? 0) <= 2) {
+        dropped.add(h.id);
+        return null;
+      }
+      // The relay's answer to CN's chain.get becomes an (unsigned) error: "nothing to show".
+      if (link.kid === cn.profile.kid && f.type === 'chain') return { type: 'error', rid: f.rid, code: 'INTERNAL', message: 'internal error' };
+      return f;
+    };
+    const usClient = await connected(us);
+    const cnClient = await connected(cn, proxy.url);
+    const alarms = alarmsOf(cnClient);
+    await usClient.send({ toState: 'CN', level: 'FLASH', text: 'first, dropped' });
+    await usClient.send({ toState: 'CN', level: 'FLASH', text: 'second, dropped' });
+    const third = await usClient.send({ toState: 'CN', level: 'ROUTINE', text: 'third, delivered' });
+    await until(() => cnClient.history.has(third.id));
+    await until(() => alarms.some((a) => a.code === 'MISSING'), 5000);
+    expect(dropped.size).toBe(2);
+    expect(alarms.find((a) => a.code === 'MISSING')?.message).toMatch(/never arrived: numbers? 1/);
   });
 
   it('alarms REORDERED when the relay holds an envelope back and delivers it after the next one', async () => {

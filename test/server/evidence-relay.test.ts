@@ -87,7 +87,45 @@ describe('sender chain at the relay', () => {
     expect(stub.recipients.map((r) => r.kid)).not.toContain(cnAlt.identity.kid);
     expect(forAlt.items[1]!.envelope).not.toBeNull();
     expect(await request(cn, { ...ask, rid: 'c3', channel: 'RU-US' })).toMatchObject({ code: 'NOT_CHANNEL_MEMBER' });
+    // A director that the channel's charter does not name reads no chain there.
+    const director = await RawPeer.enrol(relay, 'US', 'director');
+    await director.connect(relay.url);
+    expect(await request(director, { ...ask, rid: 'c5' })).toMatchObject({ code: 'NOT_CHANNEL_MEMBER' });
+    director.close();
     expect(await request(cn, { ...ask, rid: 'c4', last: 400 })).toMatchObject({ code: 'BAD_INPUT' });
+  });
+});
+
+describe('bounds on the evidence requests', () => {
+  it('accepts a v3 envelope that continues its chain with a seq below one accepted since (a relay catching up after sends elsewhere)', async () => {
+    // seq counts across channels: a relay that was down gets the missed link after the sender's newer sends on other channels.
+    const one = await accepted(us.submit(us.envelope([cn, cnAlt], { chanSeq: 1, prev: CHAIN_GENESIS, seq: 10 })));
+    const resent = await accepted(us.submit(us.envelope([cn, cnAlt], { chanSeq: 2, prev: one.receipt.hash, seq: 5 })));
+    expect(resent.receipt.auditSeq).toBeGreaterThan(one.receipt.auditSeq);
+    expect(relay.store.lastSeq(us.identity.kid)).toBe(10);
+    // Not a way round replay protection: the same link again is a broken chain.
+    expect(await us.submit(us.envelope([cn, cnAlt], { chanSeq: 2, prev: one.receipt.hash, seq: 6 }))).toMatchObject({ code: 'CHAIN_BROKEN' });
+  });
+
+  it('limits chain.get and witness statements per connection (RATE_LIMITED), and lists only links beyond the head as missing', async () => {
+    const one = await accepted(us.submit(us.envelope([cn, cnAlt], { chanSeq: 1, prev: CHAIN_GENESIS })));
+    const ask = { type: 'chain.get', channel: 'CN-US', from: us.identity.kid, first: 1, last: 5 };
+    const answer = await request<'chain'>(cn, { ...ask, rid: 'm0' });
+    expect(answer).toMatchObject({ type: 'chain', missing: [2, 3, 4, 5] });
+    const codes: string[] = [];
+    for (let i = 0; i < 30; i++) {
+      const r = await request(cn, { ...ask, rid: `r${i}` });
+      codes.push(r.type === 'error' ? r.code : r.type);
+    }
+    expect(codes).toContain('RATE_LIMITED');
+    const fields = { relay: relay.identity.kid, state: 'CN', seq: one.receipt.auditSeq, head: one.receipt.auditHash as string, at: Date.now() };
+    const witnessCodes: string[] = [];
+    for (let i = 0; i < 40; i++) {
+      const r = await request(cn, { type: 'witness', rid: `w${i}`, statement: signWitness(cn.identity, { ...fields, at: fields.at + i }) });
+      witnessCodes.push(r.type === 'error' ? r.code : r.type);
+    }
+    expect(witnessCodes).toContain('RATE_LIMITED');
+    expect(relay.store.db.prepare("SELECT COUNT(*) AS n FROM audit_events WHERE type = 'witness'").get()).toEqual({ n: 1 });
   });
 });
 

@@ -38,6 +38,14 @@ describe('advanceChain', () => {
     expect(advanceChain(empty, { chanSeq: 1, prev: h(5), hash: h(1) }).step.kind).toBe('fork');
   });
 
+  it('does not believe a link more than 10^4 ahead (one forged chanSeq near 2^53 would list billions of missing links)', () => {
+    const s = advanceChain(empty, link(1)).state;
+    const far = advanceChain(s, { chanSeq: Number.MAX_SAFE_INTEGER - 1, prev: h(3), hash: h(4) });
+    expect(far.step.kind).toBe('fork');
+    expect(far.state).toBe(s);
+    expect(advanceChain(s, link(10_001, h(3))).step.kind).toBe('gap');
+  });
+
   it('treats a first link above 1 as a gap from 1, unless told to start there', () => {
     expect(advanceChain(empty, link(5)).step).toEqual({ kind: 'gap', first: 1, last: 4 });
     expect(advanceChain(empty, link(5), { baselineAnywhere: true }).step.kind).toBe('baseline');
