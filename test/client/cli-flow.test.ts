@@ -137,7 +137,8 @@ describe('hotline CLI, two states end to end', () => {
   // did not add is never a recipient; once the authority adds it, it is.
   it('never encrypts to a CN key the CN authority did not add; refuses while a roster member is unreachable; reaches the new key once the authority adds it', async () => {
     const oldCn = await rosterEntry(pocs.cn as CliEnv);
-    await hotline(['admin', 'revoke', oldCn.kid, '--reason', 'laptop replaced'], admin);
+    const revoked = await hotline(['admin', 'revoke', oldCn.kid, '--reason', 'laptop replaced'], admin);
+    expect(revoked.code, revoked.stderr).toBe(0);
     pocs.cnNew = await enrol('cn-new', 'CN', 'poc', 'CN CERT duty officer');
     const newCn = await rosterEntry(pocs.cnNew);
     const cnNew = listen(pocs.cnNew);
@@ -149,7 +150,7 @@ describe('hotline CLI, two states end to end', () => {
     // The roster still names the revoked key: not sent, one line naming the member, nothing reaches the relay.
     const before = relayEnvelopeCount();
     const refused = await hotline(['send', '--to', 'CN', '--level', 'PRIORITY', 'Follow-up'], pocs.us as CliEnv);
-    expect(refused.code).not.toBe(0);
+    expect(refused.code, `stdout: ${refused.stdout}\nstderr: ${refused.stderr}`).not.toBe(0);
     expect(refused.stderr).toContain('[MEMBER_UNREACHABLE]');
     expect(refused.stderr).toContain('CN CERT duty officer (CN): revoked on this relay');
     expect(refused.stderr).not.toContain(newCn.kid);

@@ -635,6 +635,29 @@ describe('evidence: what a hand edit (no key) or a stolen relay key cannot do to
     expect(a.problems[0]).toMatch(/out of audit order|disputed time: ack/);
   });
 
+  it('does not let a witness file turn an honest bundle BAD unless its signer is on a signed roster; later heads make it NOT VERIFIABLE', () => {
+    const last = good.audit.events[good.audit.events.length - 1]!;
+    // Anyone can sign "I saw another head": a key no roster lists is not compared.
+    const stranger = signWitness(createIdentity(), { relay: relay.identity.kid, state: 'US', seq: 3, head: last.hash, at: t0 });
+    const a = assessBundle(structuredClone(good), { ...pinned(), witnesses: [stranger] });
+    expect(a.status).toBe('good');
+    expect(a.summary?.witnesses.unlisted).toBe(1);
+    // A PoC that saw the chain go on after the export: the bundle is not wrong, but not the whole story.
+    const beyond = signWitness(us.identity, { relay: relay.identity.kid, state: 'US', seq: last.seq + 3, head: last.hash, at: good.generatedAt + 60_000 });
+    const later = assessBundle(structuredClone(good), { ...pinned(), witnesses: [beyond] });
+    expect(later.status).toBe('unverifiable');
+    expect(later.missing.join()).toMatch(/ask the relay for a fresh export/);
+  });
+
+  it('refuses a manifest the relay (with its key) dated before the bundle\'s own last event, which would make overdue notices look not yet due', () => {
+    const backdated = resignBundle(good, relay.identity, (b) => {
+      b.generatedAt = t0 + 100_000;
+    });
+    const a = assessBundle(backdated, pinned());
+    expect(a.status).toBe('bad');
+    expect(a.problems[0]).toMatch(/back-dated/);
+  });
+
   it('catches a history the operator rewrote and re-signed with the stolen relay key, given what a PoC witnessed', () => {
     const removed = good.envelopes.find((e) => e.header.kind === 'receipt' && e.header.refs[0] === ids.A && e.header.from === cn2.identity.kid)!;
     const rewritten = resignBundle(good, relay.identity, (b) => {
