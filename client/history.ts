@@ -43,6 +43,7 @@ CREATE TABLE IF NOT EXISTS alarms (
 CREATE TABLE IF NOT EXISTS receipt_problems (
   n INTEGER PRIMARY KEY AUTOINCREMENT, relay TEXT NOT NULL, envelope_id TEXT NOT NULL, receipt_json TEXT NOT NULL, problem TEXT NOT NULL, at INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS relay_events_seen (relay TEXT NOT NULL, audit_seq INTEGER NOT NULL, PRIMARY KEY (relay, audit_seq)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS witnesses (
   relay TEXT NOT NULL, seq INTEGER NOT NULL, head TEXT NOT NULL, at INTEGER NOT NULL, statement_json TEXT NOT NULL, outcome TEXT,
   PRIMARY KEY (relay, seq, head)
@@ -199,6 +200,11 @@ export class HistoryStore {
 
   close(): void {
     if (this.db.open) this.db.close();
+  }
+
+  /** Records that the relay event at `auditSeq` of `relay` was shown; false when it already was (a resend, or a replay on the wire). */
+  noteRelayEvent(relay: string, auditSeq: number): boolean {
+    return this.stmt('INSERT OR IGNORE INTO relay_events_seen (relay, audit_seq) VALUES (?, ?)').run(relay, auditSeq).changes === 1;
   }
 
   transaction<T>(fn: () => T): T {

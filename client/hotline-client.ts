@@ -1037,7 +1037,6 @@ export class HotlineClient extends EventEmitter<HotlineClientEvents> {
     this.confirmQueue.clear();
   }
 
-  private readonly seenEvents = new Set<string>();
 
   private onRelayEvent(conn: RelayConnection, msg: RelayEventMessage): void {
     // Shown or acted on only when signed by the pinned relay: checked before the dedupe, so a forged event cannot take a
@@ -1056,10 +1055,9 @@ export class HotlineClient extends EventEmitter<HotlineClientEvents> {
       return;
     }
     this.noteAuditHead(conn, msg.event.auditSeq, msg.event.auditHash);
-    // Relay events come at least once (again after a reconnect): show each once per relay.
-    const key = `${conn.relayKid ?? conn.url}:${msg.event.auditSeq}`;
-    if (this.seenEvents.has(key)) return;
-    this.seenEvents.add(key);
+    // Relay events come at least once (again after a reconnect), and a signed one can be replayed on the wire: each is
+    // shown once per relay, across restarts (kept in history.db).
+    if (!this.history.noteRelayEvent(conn.relayKid, msg.event.auditSeq)) return;
     if (msg.event.kind === 'check') {
       const data = checkEventDataSchema.safeParse(msg.event.data);
       if (data.success && conn.relayKid) {

@@ -370,6 +370,32 @@ describe('HotlineClient receipts and relay events', () => {
     expect(dropped).toHaveLength(2);
     for (const a of dropped) expect(a.message).toMatch(/dropped an unsigned\/forged relay event "overdue"/);
   });
+
+  it('does not show a genuine signed event again when it is replayed on the wire, even to a restarted client', async () => {
+    const { relay, us, cn } = await setup('replay', { FLASH: 800 });
+    const proxy = await startTamperProxy(relay.url);
+    proxies.push(proxy);
+    let captured: Frame | null = null;
+    proxy.toClient = (f) => {
+      if (f.type === 'event' && (f.event as { kind: string }).kind === 'overdue' && !captured) captured = f;
+      return f;
+    };
+    const usClient = await connected(us);
+    const first = await connected(cn, proxy.url);
+    const seen: EscalationInfo[] = [];
+    first.on('relayEvent', (e) => seen.push(e));
+    await usClient.send({ toState: 'CN', level: 'FLASH', text: 'overdue, once' });
+    await until(() => seen.some((e) => e.kind === 'overdue'), 8000);
+    first.close();
+    // A new process on the same HOTLINE_HOME; someone on the path replays the captured event.
+    const again = await connected(cn, proxy.url);
+    const replayed: EscalationInfo[] = [];
+    again.on('relayEvent', (e) => replayed.push(e));
+    for (const link of proxy.links.filter((l) => l.kid === cn.profile.kid)) link.toClient(captured as unknown as Frame);
+    await sleep(300);
+    expect(captured).not.toBeNull();
+    expect(replayed).toEqual([]);
+  });
 });
 
 describe('HotlineClient witness statements', () => {
