@@ -50,8 +50,10 @@ export interface ChainAdvance {
 /** The chain after `link` arrives. Pure: the caller persists `state`. */
 export function advanceChain(state: ChainState, link: ChainLink, options: { readonly baselineAnywhere?: boolean } = {}): ChainAdvance {
   const { position } = state;
+  // Judged only from a position held: a first contact far into a long chain is normal (a new member), and its gap is
+  // listed within MAX_CHAIN_GAP below the link (missingLinks) until the relay proves where to start.
   const from = position?.chanSeq ?? 0;
-  if (link.chanSeq - from > MAX_CHAIN_GAP && !(position === null && options.baselineAnywhere)) {
+  if (position !== null && link.chanSeq - from > MAX_CHAIN_GAP) {
     return { state, step: { kind: 'fork', reason: `chanSeq ${link.chanSeq} jumps ${link.chanSeq - from - 1} envelopes ahead of the last held (${from}): not believed` } };
   }
   if (position === null) {
@@ -78,12 +80,16 @@ export function advanceChain(state: ChainState, link: ChainLink, options: { read
   return { state: { position, ahead: withLink(state.ahead, link) }, step: { kind: 'gap', first: position.chanSeq + 1, last: lowestAhead - 1 } };
 }
 
-/** The chanSeqs not yet held between the position and the furthest link that arrived ahead. */
+/**
+ * The chanSeqs not yet held between the position and the furthest link that arrived ahead: at most the MAX_CHAIN_GAP
+ * just below that link (a first contact far into a long chain has no position to count from).
+ */
 export function missingLinks(state: ChainState): number[] {
   if (state.ahead.size === 0) return [];
-  const top = Math.max(...state.ahead.keys());
+  let top = 0;
+  for (const n of state.ahead.keys()) if (n > top) top = n;
   const out: number[] = [];
-  for (let n = (state.position?.chanSeq ?? 0) + 1; n < top; n++) if (!state.ahead.has(n)) out.push(n);
+  for (let n = Math.max((state.position?.chanSeq ?? 0) + 1, top - MAX_CHAIN_GAP); n < top; n++) if (!state.ahead.has(n)) out.push(n);
   return out;
 }
 

@@ -46,6 +46,14 @@ describe('advanceChain', () => {
     expect(advanceChain(s, link(10_001, h(3))).step.kind).toBe('gap');
   });
 
+  it('takes a first contact far into a long chain as a gap (not a fork), listing at most 10^4 numbers below it', () => {
+    const far = advanceChain(empty, link(Number.MAX_SAFE_INTEGER - 1, h(3)));
+    expect(far.step.kind).toBe('gap');
+    const missing = missingLinks(far.state);
+    expect(missing).toHaveLength(10_000);
+    expect(missing.at(-1)).toBe(Number.MAX_SAFE_INTEGER - 2);
+  });
+
   it('treats a first link above 1 as a gap from 1, unless told to start there', () => {
     expect(advanceChain(empty, link(5)).step).toEqual({ kind: 'gap', first: 1, last: 4 });
     expect(advanceChain(empty, link(5), { baselineAnywhere: true }).step.kind).toBe('baseline');
