@@ -15,6 +15,7 @@ import { HotlineClient, type EscalationInfo } from '../../client/hotline-client.
 import { parseWitnessFile, readWitnessStatements, witnessFileOf } from '../../client/evidence/witness-file.ts';
 import { createKeystore, type Keystore } from '../../client/keystore.ts';
 import type { Profile } from '../../client/profile.ts';
+import { hotline } from '../helpers/cli.ts';
 import { enrolPoc, pocClient, whenConnected, type EnrolledPoc } from '../helpers/poc.ts';
 import { adminCall, startTestRelay, tempDir, type TestRelay } from '../helpers/relay.ts';
 import { startTamperProxy, type Frame, type TamperProxy } from '../helpers/tamper-proxy.ts';
@@ -210,8 +211,14 @@ describe('HotlineClient sender chain (receiving)', () => {
     expect(missing[0]?.message).toContain('US-CN');
     expect(missing[0]?.message).toContain(us.profile.kid.slice(0, 8));
     expect(cnClient.history.has(lost.id)).toBe(false);
-    // Kept for `hotline inbox`.
+    // Kept for `hotline inbox`, which lists it above the notices (through the same hostile relay).
     expect(cnClient.history.alarms({ open: true, code: 'MISSING', channel: 'US-CN' })).toHaveLength(1);
+    cnClient.close();
+    const inbox = await hotline(['inbox', '--relay', proxy.url], { home: cn.home, passphrase: cn.passphrase });
+    expect(inbox.code, inbox.stderr).toBe(0);
+    expect(inbox.stdout).toMatch(/^1 open alarm\(s\):\n.*MISSING/);
+    const json = await hotline(['inbox', '--relay', proxy.url, '--json'], { home: cn.home, passphrase: cn.passphrase });
+    expect((JSON.parse(json.stdout) as { alarms: { code: string }[] }).alarms.map((a) => a.code)).toEqual(['MISSING']);
   });
 
   it("alarms MISSING for a new sender's first envelopes the relay drops and will not show (an error frame for chain.get)", async () => {
