@@ -5,21 +5,19 @@ import { rmSync } from 'node:fs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   initCrypto,
-  joinResponseSchema,
   signReceipt,
-  signStatement,
   verifyWitness,
   type RelayReceipt,
 } from '../../shared/index.ts';
 import { HotlineClient, type EscalationInfo } from '../../client/hotline-client.ts';
 import { parseWitnessFile, readWitnessStatements, witnessFileOf } from '../../client/evidence/witness-file.ts';
-import { createKeystore, type Keystore } from '../../client/keystore.ts';
+import type { Keystore } from '../../client/keystore.ts';
 import type { Profile } from '../../client/profile.ts';
 import { hotline } from '../helpers/cli.ts';
-import { enrolPoc, pocClient, whenConnected, type EnrolledPoc } from '../helpers/poc.ts';
+import { enrolPoc, joinRelays, pocClient, whenConnected, type EnrolledPoc } from '../helpers/poc.ts';
 import { adminCall, startTestRelay, tempDir, type TestRelay } from '../helpers/relay.ts';
 import { startTamperProxy, type Frame, type TamperProxy } from '../helpers/tamper-proxy.ts';
-import { authorityFingerprint, chartered, installCharter, installRosters, postTrust } from '../helpers/trust.ts';
+import { chartered, installCharter, installRosters, postTrust } from '../helpers/trust.ts';
 
 const root = tempDir('evidence-client');
 const relays: TestRelay[] = [];
@@ -75,24 +73,7 @@ afterEach(async () => {
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 describe('HotlineClient sender chain (sending)', () => {
-  async function joinBoth(label: string, state: string, on: readonly TestRelay[]): Promise<{ keystore: Keystore; profile: Profile }> {
-    const keystore = createKeystore(`${root}/${label}`, 'pw', `${state} officer`, Date.now());
-    const joined: Profile['relays'] = [];
-    let role: Profile['role'] = null;
-    for (const relay of on) {
-      const { invite } = await adminCall<{ invite: string }>(relay, 'POST', '/invites', { state });
-      const sig = signStatement(keystore.identity, 'hotline-join-v1', { invite, kid: keystore.identity.kid, name: keystore.name });
-      const res = await fetch(`${relay.httpUrl}/v1/join`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ invite, kid: keystore.identity.kid, name: keystore.name, prekey: keystore.currentPrekey(Date.now()), sig }),
-      });
-      const r = joinResponseSchema.parse(await res.json());
-      role = r.role;
-      joined.push({ url: relay.url, kid: r.relay });
-    }
-    return { keystore, profile: { v: 1, kid: keystore.identity.kid, name: keystore.name, state, role, relays: joined, authority: { fingerprint: authorityFingerprint(state), kid: null } } };
-  }
+  const joinBoth = (label: string, state: string, on: readonly TestRelay[]) => joinRelays(root, label, state, on);
 
   it('resends to a relay that was down the envelopes it missed, so both relays end up with the whole chain', async () => {
     const a = await startTestRelay();

@@ -1,37 +1,20 @@
 import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { initCrypto, joinResponseSchema, signStatement } from '../../shared/index.ts';
+import { initCrypto } from '../../shared/index.ts';
 import { HotlineClient } from '../../client/hotline-client.ts';
 import type { MessageRecord } from '../../client/history.ts';
-import { createKeystore, type Keystore } from '../../client/keystore.ts';
+import type { Keystore } from '../../client/keystore.ts';
 import type { Profile } from '../../client/profile.ts';
 import { adminCall, startTestRelay, tempDir, type TestRelay } from '../helpers/relay.ts';
-import { authorityFingerprint, installCharter, installRosters, postTrust } from '../helpers/trust.ts';
+import { joinRelays } from '../helpers/poc.ts';
+import { installCharter, installRosters, postTrust } from '../helpers/trust.ts';
 
 // Redundancy: one PoC on two relays run by different operators — sends go to both, receipt is deduped to exactly once.
 let root: string;
 let relays: TestRelay[] = [];
 const clients: HotlineClient[] = [];
 
-async function joinBoth(label: string, state: string): Promise<{ keystore: Keystore; profile: Profile }> {
-  const keystore = createKeystore(`${root}/${label}`, 'pw', `${state} officer`, Date.now());
-  const joined: Profile['relays'] = [];
-  let role: Profile['role'] = null;
-  for (const relay of relays) {
-    const { invite } = await adminCall<{ invite: string }>(relay, 'POST', '/invites', { state });
-    const sig = signStatement(keystore.identity, 'hotline-join-v1', { invite, kid: keystore.identity.kid, name: keystore.name });
-    const res = await fetch(`${relay.httpUrl}/v1/join`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ invite, kid: keystore.identity.kid, name: keystore.name, prekey: keystore.currentPrekey(Date.now()), sig }),
-    });
-    const r = joinResponseSchema.parse(await res.json());
-    role = r.role;
-    joined.push({ url: relay.url, kid: r.relay });
-  }
-  // Pins the state's authority, as `hotline join --authority` does.
-  return { keystore, profile: { v: 1, kid: keystore.identity.kid, name: keystore.name, state, role, relays: joined, authority: { fingerprint: authorityFingerprint(state), kid: null } } };
-}
+const joinBoth = (label: string, state: string) => joinRelays(root, label, state, relays);
 
 /**
  * The authorities' part on both relays: the same signed charter and rosters on each (two operators serve one

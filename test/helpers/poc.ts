@@ -106,3 +106,36 @@ export function whenConnected(client: HotlineClient, timeoutMs: number): Promise
     client.on('connection', onConnection);
   });
 }
+
+/** One keyfile in `root/label` joined to every relay in `relays` (one invite each), as a PoC with redundant relays holds it. */
+export interface MultiRelayPoc {
+  readonly keystore: Keystore;
+  readonly profile: Profile;
+}
+
+/**
+ * Joins one identity of `state` to each of `relays` with an admin invite and /v1/join, pins the state's test authority,
+ * and writes the profile (as `hotline join` leaves it, so the CLI can read the home). `now`: the clients' clock.
+ */
+export async function joinRelays(root: string, label: string, state: string, relays: readonly EnrolTarget[], now = Date.now()): Promise<MultiRelayPoc> {
+  const home = join(root, label);
+  const keystore = createKeystore(home, 'pw', `${state} officer`, now);
+  const joined: Profile['relays'] = [];
+  let role: Profile['role'] = null;
+  for (const relay of relays) {
+    const { invite } = await adminCall<{ invite: string }>(relay, 'POST', '/invites', { state });
+    const sig = signStatement(keystore.identity, 'hotline-join-v1', { invite, kid: keystore.identity.kid, name: keystore.name });
+    const res = await fetch(`${relay.httpUrl}/v1/join`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ invite, kid: keystore.identity.kid, name: keystore.name, prekey: keystore.currentPrekey(now), sig }),
+    });
+    const r = joinResponseSchema.parse(await res.json());
+    role = r.role;
+    joined.push({ url: relay.url, kid: r.relay });
+  }
+  // Pins the state's authority, as `hotline join --authority` does.
+  const profile: Profile = { v: 1, kid: keystore.identity.kid, name: keystore.name, state, role, relays: joined, authority: { fingerprint: authorityFingerprint(state), kid: null } };
+  writeProfile(home, profile);
+  return { keystore, profile };
+}

@@ -6,9 +6,7 @@ import {
   compareBundles,
   comparisonLines,
   initCrypto,
-  joinResponseSchema,
   reviewBundleSchema,
-  signStatement,
   verifyReviewBundle,
   type BundleEnvelope,
   type ComparisonCode,
@@ -17,13 +15,14 @@ import {
 } from '../../shared/index.ts';
 import { HotlineClient } from '../../client/hotline-client.ts';
 import type { MessageRecord } from '../../client/history.ts';
-import { createKeystore, type Keystore } from '../../client/keystore.ts';
-import { writeProfile, type Profile } from '../../client/profile.ts';
+import type { Keystore } from '../../client/keystore.ts';
+import type { Profile } from '../../client/profile.ts';
 import type { Clock } from '../../server/clock.ts';
 import { adminCall, startTestRelay, tempDir, type TestRelay } from '../helpers/relay.ts';
 import { hotline } from '../helpers/cli.ts';
+import { joinRelays } from '../helpers/poc.ts';
 import { resignBundle } from '../helpers/resign.ts';
-import { authorityFingerprint, installCharter, installRosters, postTrust } from '../helpers/trust.ts';
+import { installCharter, installRosters, postTrust } from '../helpers/trust.ts';
 
 /** The charter's time tolerance: compareBundles takes it as its default. */
 const TOLERANCE = 1_000;
@@ -66,27 +65,7 @@ let bundleA: ReviewBundle;
 let bundleB: ReviewBundle;
 let bundleBSince: ReviewBundle;
 
-async function joinBoth(label: string, state: string): Promise<Party> {
-  const keystore = createKeystore(`${root}/${label}`, 'pw', `${state} officer`, clock.now());
-  const joined: Profile['relays'] = [];
-  let role: Profile['role'] = null;
-  for (const relay of relays) {
-    const { invite } = await adminCall<{ invite: string }>(relay, 'POST', '/invites', { state });
-    const sig = signStatement(keystore.identity, 'hotline-join-v1', { invite, kid: keystore.identity.kid, name: keystore.name });
-    const res = await fetch(`${relay.httpUrl}/v1/join`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ invite, kid: keystore.identity.kid, name: keystore.name, prekey: keystore.currentPrekey(clock.now()), sig }),
-    });
-    const r = joinResponseSchema.parse(await res.json());
-    role = r.role;
-    joined.push({ url: relay.url, kid: r.relay });
-  }
-  const profile: Profile = { v: 1, kid: keystore.identity.kid, name: keystore.name, state, role, relays: joined, authority: { fingerprint: authorityFingerprint(state), kid: null } };
-  // As `hotline join` leaves it, so that the CLI (witness export) can read this home.
-  writeProfile(`${root}/${label}`, profile);
-  return { keystore, profile };
-}
+const joinBoth = (label: string, state: string): Promise<Party> => joinRelays(root, label, state, relays, clock.now());
 
 /** The same signed charter (with TOLERANCE) and rosters on both relays, as two operators of one channel hold them. */
 async function charteredOnBoth(parties: readonly Party[]): Promise<void> {
