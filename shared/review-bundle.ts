@@ -1,6 +1,5 @@
 // Offline verification of a reviewer's export bundle: signatures, receipts, the audit chain, and every timing figure recomputed from signed data.
 import { verifyAuditChain, type ChainVerification } from './audit.ts';
-import { canonicalJson } from './canonical.ts';
 import { checkEnvelopeRules, digestFromParts, verifySignedParts } from './envelope-verify.ts';
 import { HotlineError } from './errors.ts';
 import { verifyReceipt } from './receipt.ts';
@@ -21,7 +20,9 @@ import {
   checkSenderChains,
   checkWitnesses,
   envelopeTimeDisputes,
+  fail,
   firedSteps,
+  same,
   type WitnessCheck,
 } from './evidence/bundle-evidence.ts';
 import type { DisputedTime } from './evidence/times.ts';
@@ -137,14 +138,6 @@ function checkEnvelopeTrust(e: BundleEnvelope, view: TrustView, byId: ReadonlyMa
   if (e.receipt.ackDeadline !== expected) {
     fail(`envelope ${h.id}: the relay stated the acknowledgement deadline ${String(e.receipt.ackDeadline)}; the charter gives ${String(expected)}`);
   }
-}
-
-function fail(message: string): never {
-  throw new HotlineError('BAD_SIGNATURE', message);
-}
-
-function same(a: unknown, b: unknown): boolean {
-  return canonicalJson(a ?? null) === canonicalJson(b ?? null);
 }
 
 /** Parses a bundle from outside; throws BAD_SCHEMA naming the first problem. */

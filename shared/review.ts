@@ -7,14 +7,11 @@ import {
   auditEventSchema,
   channelIdSchema,
   drillMarkSchema,
-  hashSchema,
-  headerSchema,
   keyIdSchema,
   levelSchema,
   nameSchema,
-  recipientSchema,
-  relayReceiptSchema,
   roleSchema,
+  signedPartsSchema,
   signatureSchema,
   stateCodeSchema,
   timestampSchema,
@@ -211,13 +208,7 @@ export const timingAggregatesSchema = z.strictObject({
 export type TimingAggregates = z.infer<typeof timingAggregatesSchema>;
 
 /** An envelope as a bundle holds it: everything the signature covers except the body, which only its hash stands for. */
-export const bundleEnvelopeSchema = z.strictObject({
-  header: headerSchema,
-  recipients: z.array(recipientSchema),
-  bodyHash: hashSchema,
-  sig: signatureSchema,
-  receipt: relayReceiptSchema,
-});
+export const bundleEnvelopeSchema = signedPartsSchema;
 export type BundleEnvelope = z.infer<typeof bundleEnvelopeSchema>;
 
 export const rosterEntrySchema = z.strictObject({

@@ -302,18 +302,23 @@ export const trustMessageSchema = z.strictObject({
   rosters: z.array(z.record(z.string(), z.unknown())).max(4096),
 });
 /**
- * A sender's envelopes on a channel: `envelope` whole when the asker is a recipient, otherwise only what the signature
- * covers (header, recipients, body hash, sig), which proves the gap was not meant for it. `missing` lists the chanSeqs
- * the relay has no envelope for.
+ * An envelope as a verifier without its body holds it: everything the sender's signature covers, the body replaced by
+ * its hash, and the relay's receipt. What an export bundle lists, and what a chain answer gives for a link.
  */
-export const chainItemSchema = z.strictObject({
+export const signedPartsSchema = z.strictObject({
   header: headerSchema,
   recipients: z.array(recipientSchema).max(limits.maxRecipients),
   bodyHash: hashSchema,
   sig: signatureSchema,
   receipt: relayReceiptSchema,
-  envelope: envelopeSchema.nullable(),
 });
+
+/**
+ * A sender's envelopes on a channel: `envelope` whole when the asker is a recipient, otherwise only what the signature
+ * covers (header, recipients, body hash, sig), which proves the gap was not meant for it. `missing` lists the chanSeqs
+ * the relay has no envelope for.
+ */
+export const chainItemSchema = signedPartsSchema.extend({ envelope: envelopeSchema.nullable() });
 export type ChainItem = z.infer<typeof chainItemSchema>;
 export const chainMessageSchema = z.strictObject({
   type: z.literal('chain'),

@@ -11,13 +11,15 @@ import type { TrustView } from '../trust/standing.ts';
 import { verifyManifest } from './manifest.ts';
 import { bundleScope } from './scope.ts';
 import { acceptanceDispute, type DisputedTime } from './times.ts';
-import { verifyWitness } from './witness.ts';
+import { verifyWitness, witnessFromAuditData } from './witness.ts';
 
-function fail(message: string): never {
+/** A verification failure: the bundle contradicts its signed data (BAD). */
+export function fail(message: string): never {
   throw new HotlineError('BAD_SIGNATURE', message);
 }
 
-const same = (a: unknown, b: unknown) => canonicalJson(a ?? null) === canonicalJson(b ?? null);
+/** Equal as canonical JSON (absent and null alike). */
+export const same = (a: unknown, b: unknown) => canonicalJson(a ?? null) === canonicalJson(b ?? null);
 const short = (id: string) => id.slice(0, 13);
 
 /** The charter a header names (v2, v3), or null for a first-wave envelope. */
@@ -277,8 +279,7 @@ export function checkWitnesses(bundle: ReviewBundle, kept: readonly WitnessState
   for (const e of bundle.audit.events) {
     if (e.type !== 'witness') continue;
     inChain++;
-    const d = e.data;
-    compare({ relay: bundle.relay, kid: String(d.kid), state: String(d.state), seq: Number(d.seq), head: String(d.head), at: Number(d.at), sig: String(d.sig) }, `audit event ${e.seq}`, false);
+    compare(witnessFromAuditData(bundle.relay, e.data), `audit event ${e.seq}`, false);
   }
   let compared = 0;
   let otherRelays = 0;

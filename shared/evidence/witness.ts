@@ -25,3 +25,8 @@ export function verifyWitness(statement: WitnessStatement): void {
 export function witnessAuditData(s: WitnessStatement): Record<string, unknown> {
   return { kid: s.kid, state: s.state, seq: s.seq, head: s.head, at: s.at, sig: s.sig };
 }
+
+/** The statement back from its audit data (the relay's key added back); malformed values make it fail to verify, not throw. */
+export function witnessFromAuditData(relay: string, d: Record<string, unknown>): WitnessStatement {
+  return { relay, kid: String(d.kid), state: String(d.state), seq: Number(d.seq), head: String(d.head), at: Number(d.at), sig: String(d.sig) };
+}
