@@ -19,6 +19,7 @@ import {
 import { makeTempDir, removeTempDir } from './children.ts';
 import { enrolClient } from './e2e.ts';
 import { postJson, startHotlineRelay } from './hotline-relay.ts';
+import { ratePerSec } from './limits.ts';
 import { info, phase } from './progress.ts';
 import { round } from './stats.ts';
 import { channelTrust, installTrust } from './trust-setup.ts';
@@ -56,16 +57,9 @@ export interface EvidenceFigures {
   readonly note: string;
 }
 
+/** Microseconds per call of `fn(i)` (i = 0, 1, 2, … never wrapping), from the same loop as the limits. */
 function microsPerCall(ms: number, fn: (i: number) => void): number {
-  let calls = 0;
-  const start = performance.now();
-  let now = start;
-  while (now - start < ms) {
-    for (let k = 0; k < 32; k++) fn(calls + k);
-    calls += 32;
-    now = performance.now();
-  }
-  return round(((now - start) * 1000) / calls, 2);
+  return round(1e6 / ratePerSec(ms, Number.MAX_SAFE_INTEGER, fn), 2);
 }
 
 function measurePrimitives(ms: number): EvidenceFigures['primitivesUs'] {

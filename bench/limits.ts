@@ -38,7 +38,7 @@ export interface LimitFigures {
 }
 
 /** Calls `fn(i)` for `ms` milliseconds, cycling i over `n`; returns calls per second. */
-function ratePerSec(ms: number, n: number, fn: (i: number) => void): number {
+export function ratePerSec(ms: number, n: number, fn: (i: number) => void): number {
   let calls = 0;
   const start = performance.now();
   let now = start;
