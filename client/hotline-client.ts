@@ -46,6 +46,7 @@ import {
   type DirectoryEntry,
   type DrillMark,
   type Envelope,
+  type WitnessStatement,
   type EnvelopeHeader,
   type Level,
   type RelayMessage,
@@ -72,6 +73,8 @@ type Acceptance = { readonly conn: RelayConnection; readonly receipt: RelayRecei
 type ChainRefusal = { readonly conn: RelayConnection; readonly head: ChainPosition };
 /** The most links one chain.get may ask for. */
 const CHAIN_PAGE = 256;
+/** Least time between two witness statements handed to one relay (it takes at most 5 a second per connection). */
+const WITNESS_GAP_MS = 250;
 export type DrillStatus = Extract<RelayMessage, { type: 'drill.status' }>;
 
 export interface AckInfo {
@@ -245,6 +248,8 @@ export class HotlineClient extends EventEmitter<HotlineClientEvents> {
   /** Per relay connection: the highest audit position seen (receipts, signed events), and the last one witnessed. */
   private readonly auditSeen = new Map<RelayConnection, { seq: number; hash: string }>();
   private readonly auditWitnessed = new Map<RelayConnection, number>();
+  /** Per relay connection: the newest statement waiting to be handed over, and whether a hand-over is under way. */
+  private readonly witnessOut = new Map<RelayConnection, { next: WitnessStatement | null; busy: boolean; lastAt: number }>();
 
   constructor(private readonly options: HotlineClientOptions) {
     super();
@@ -1310,13 +1315,44 @@ export class HotlineClient extends EventEmitter<HotlineClientEvents> {
     }
   }
 
-  /** Signs that this PoC saw the relay's chain at `seq` with head `head`, keeps the statement, and hands it to the relay. */
+  /**
+   * Signs that this PoC saw the relay's chain at `seq` with head `head` and keeps the statement (every one: they are this
+   * PoC's evidence), then hands it to the relay. Hand-overs go one at a time and at most every WITNESS_GAP_MS per relay
+   * (the relay limits them per connection): one that a newer statement overtakes while waiting is not sent — the newer
+   * head is hash-linked to it and covers it — and is marked so.
+   */
   private async witness(conn: RelayConnection, seq: number, head: string): Promise<void> {
     const state = this.options.profile.state;
     if (!state || !conn.relayKid || this.closed) return;
     const statement = signWitness(this.identity, { relay: conn.relayKid, state, seq, head, at: this.now() });
     this.history.addWitness(statement);
     this.auditWitnessed.set(conn, Math.max(seq, this.auditWitnessed.get(conn) ?? 0));
+    let out = this.witnessOut.get(conn);
+    if (!out) this.witnessOut.set(conn, (out = { next: null, busy: false, lastAt: 0 }));
+    if (out.next && out.next.seq >= statement.seq) {
+      this.history.setWitnessOutcome(statement, 'covered');
+      return;
+    }
+    if (out.next) this.history.setWitnessOutcome(out.next, 'covered');
+    out.next = statement;
+    if (out.busy) return;
+    out.busy = true;
+    try {
+      while (out.next && !this.closed) {
+        const wait = out.lastAt + WITNESS_GAP_MS - Date.now();
+        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+        const next = out.next;
+        if (!next) break;
+        out.next = null;
+        out.lastAt = Date.now();
+        await this.handOverWitness(conn, next);
+      }
+    } finally {
+      out.busy = false;
+    }
+  }
+
+  private async handOverWitness(conn: RelayConnection, statement: WitnessStatement): Promise<void> {
     try {
       await conn.request({ type: 'witness', statement });
       if (!this.closed) this.history.setWitnessOutcome(statement, 'ok');
@@ -1327,7 +1363,7 @@ export class HotlineClient extends EventEmitter<HotlineClientEvents> {
       if (e.code === 'WITNESS_MISMATCH') {
         this.alarm(
           'WITNESS_MISMATCH',
-          `relay ${conn.url} says its audit chain at event ${seq} is not the one it showed this PoC (head ${head.slice(0, 8)}…): its history may have been rewritten. ` +
+          `relay ${conn.url} says its audit chain at event ${statement.seq} is not the one it showed this PoC (head ${statement.head.slice(0, 8)}…): its history may have been rewritten. ` +
             `Keep this PoC's witness file (hotline witness export) and report it to both authorities`,
           null,
           conn.url,

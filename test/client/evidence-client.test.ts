@@ -411,6 +411,25 @@ describe('HotlineClient witness statements', () => {
     expect(() => parseWitnessFile({ ...file, statements: [{ ...statement, seq: (statement?.seq ?? 0) + 1 }] })).toThrow(/does not verify/);
   });
 
+  it('keeps a statement for every ack of a burst and hands the relay the newest without running into its rate limit', async () => {
+    const { relay, us, cn } = await setup('witness-burst');
+    const usClient = await connected(us);
+    const cnClient = await connected(cn);
+    const notices = [];
+    for (let i = 0; i < 40; i++) notices.push(await usClient.send({ toState: 'CN', level: 'ROUTINE', text: `burst ${i}` }));
+    await until(() => notices.every((n) => cnClient.history.has(n.id)));
+    const acks = await Promise.all(notices.map((n) => cnClient.ack(n.id)));
+    await cnClient.settle();
+    const kept = cnClient.history.witnesses();
+    expect(kept).toHaveLength(40);
+    expect(kept.filter((w) => w.outcome === 'RATE_LIMITED')).toEqual([]);
+    // The newest head reached the chain; those it overtook are covered by it (hash-linked) and kept here.
+    const newest = Math.max(...acks.map((a) => (a.receipts[0] as RelayReceipt).auditSeq));
+    const inChain = relay.store.db.prepare("SELECT data_json FROM audit_events WHERE type = 'witness'").all() as { data_json: string }[];
+    expect(inChain.map((r) => (JSON.parse(r.data_json) as { seq: number }).seq)).toContain(newest);
+    expect(kept.every((w) => w.outcome === 'ok' || w.outcome === 'covered')).toBe(true);
+  });
+
   it('witnesses, every witnessEveryMs while connected, the highest audit head it has seen from the relay when it changed', async () => {
     const { us, cn } = await setup('periodic');
     const usClient = pocClient(us, { reconnect: false, witnessEveryMs: 150 });
