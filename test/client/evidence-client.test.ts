@@ -9,7 +9,7 @@ import {
   verifyWitness,
   type RelayReceipt,
 } from '../../shared/index.ts';
-import { HotlineClient, type EscalationInfo } from '../../client/hotline-client.ts';
+import { HotlineClient, type EscalationInfo, type SendResult } from '../../client/hotline-client.ts';
 import { parseWitnessFile, readWitnessStatements, witnessFileOf } from '../../client/evidence/witness-file.ts';
 import type { Keystore } from '../../client/keystore.ts';
 import type { Profile } from '../../client/profile.ts';
@@ -415,7 +415,7 @@ describe('HotlineClient witness statements', () => {
     const { relay, us, cn } = await setup('witness-burst');
     const usClient = await connected(us);
     const cnClient = await connected(cn);
-    const notices = [];
+    const notices: SendResult[] = [];
     for (let i = 0; i < 40; i++) notices.push(await usClient.send({ toState: 'CN', level: 'ROUTINE', text: `burst ${i}` }));
     await until(() => notices.every((n) => cnClient.history.has(n.id)));
     const acks = await Promise.all(notices.map((n) => cnClient.ack(n.id)));
