@@ -7,14 +7,14 @@ import { utc } from './format.ts';
 
 export interface AdminOptions {
   relay?: string;
-  token?: string;
+  tokenFile?: string;
   data?: string;
   json?: boolean;
 }
 
 export async function adminRequest<T>(opts: AdminOptions, method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
   const base = httpUrlOf(relayUrls(opts.relay, null)[0] as string);
-  return relayRequest<T>(base, method, `/v1/admin${path}`, adminToken(opts.token, opts.data), body);
+  return relayRequest<T>(base, method, `/v1/admin${path}`, adminToken({ ...(opts.tokenFile ? { tokenFile: opts.tokenFile } : {}), ...(opts.data ? { data: opts.data } : {}) }), body);
 }
 
 function state(input: string): string {
@@ -26,7 +26,7 @@ function state(input: string): string {
 function common(cmd: Command): Command {
   return cmd
     .option('--relay <url>', 'relay URL (default HOTLINE_RELAY, else ws://127.0.0.1:7300)')
-    .option('--token <token>', 'admin token (default HOTLINE_ADMIN_TOKEN, else DIR/admin.token)')
+    .option('--token-file <file>', 'file holding the admin token (default HOTLINE_ADMIN_TOKEN or HOTLINE_ADMIN_TOKEN_FILE, else DIR/admin.token)')
     .option('--data <dir>', 'relay data dir to read admin.token from (default HOTLINE_DATA or ./.hotline-relay)')
     .option('--json', 'machine-readable output');
 }

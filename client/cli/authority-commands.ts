@@ -58,7 +58,7 @@ interface PublishOptions extends JsonOption {
 }
 
 interface TokenOptions extends PublishOptions {
-  token?: string;
+  tokenFile?: string;
   data?: string;
 }
 
@@ -252,7 +252,7 @@ The ceremony:
   2. B's authority:  hotline charter sign charter-A-B-v1.json --peer-fingerprint "<A's fingerprint>"
   3. the relay operator (version 1 opens the channel):  hotline charter publish charter-A-B-v1.json
 ${ENV_HELP}
-  HOTLINE_ADMIN_TOKEN          the relay operator's admin token (version 1 only; else --token or HOTLINE_DATA/admin.token)`,
+  HOTLINE_ADMIN_TOKEN          the relay operator's admin token (version 1 only; else --token-file or HOTLINE_DATA/admin.token)`,
     );
 
   charter
@@ -343,7 +343,7 @@ ${ENV_HELP}
     .option('--out <file>', 'write the signed charter here instead of back to FILE')
     .option('--publish', 'also post the signed charter to the relays (version 1 needs the relay operator\'s admin token)')
     .option('--relay <urls>', 'relays to publish to, comma-separated (default HOTLINE_RELAY)')
-    .option('--token <token>', 'relay admin token for version 1 (default HOTLINE_ADMIN_TOKEN, else HOTLINE_DATA/admin.token)')
+    .option('--token-file <file>', 'file holding the relay admin token for version 1 (default HOTLINE_ADMIN_TOKEN(_FILE), else HOTLINE_DATA/admin.token)')
     .option('--data <dir>', 'relay data dir to read admin.token from (default HOTLINE_DATA or ./.hotline-relay)')
     .option('--json', 'machine-readable output')
     .addHelpText('after', '\nExample:\n  hotline charter sign charter-CN-US-v1.json --peer-fingerprint "04521 88713 20974 55102 73321 09846"')
@@ -384,7 +384,7 @@ ${ENV_HELP}
     .description('post a charter signed by both authorities to the relays (no authority keys needed: the relay operator can run it)')
     .argument('<file>', 'the fully signed charter file')
     .option('--relay <urls>', 'relays to publish to, comma-separated (default HOTLINE_RELAY)')
-    .option('--token <token>', 'relay admin token for version 1, which opens the channel (default HOTLINE_ADMIN_TOKEN, else HOTLINE_DATA/admin.token)')
+    .option('--token-file <file>', 'file holding the relay admin token for version 1, which opens the channel (default HOTLINE_ADMIN_TOKEN(_FILE), else HOTLINE_DATA/admin.token)')
     .option('--data <dir>', 'relay data dir to read admin.token from (default HOTLINE_DATA or ./.hotline-relay)')
     .option('--json', 'machine-readable output')
     .addHelpText('after', '\nIn the HOTLINE_HOME of the authority that proposed it, it also records the countersigned charter, so that its next proposal extends it.')
@@ -477,7 +477,7 @@ function charterPublishing(c: CharterBody, opts: TokenOptions): { targets: strin
   if (token !== null && targets.length > 1) {
     throw new HotlineError(
       'BAD_INPUT',
-      `version 1 opens ${c.channel} with each relay's own admin token: publish to one relay at a time (--relay URL --token T), so that no relay sees another's token`,
+      `version 1 opens ${c.channel} with each relay's own admin token: publish to one relay at a time (--relay URL --token-file FILE), so that no relay sees another's token`,
     );
   }
   return { targets, token };
@@ -490,7 +490,7 @@ function charterToken(token: string | null): (doc: SignedCharter) => string | nu
 
 function knownAdminToken(opts: TokenOptions): string | null {
   try {
-    return adminToken(opts.token, opts.data);
+    return adminToken({ ...(opts.tokenFile ? { tokenFile: opts.tokenFile } : {}), ...(opts.data ? { data: opts.data } : {}) });
   } catch (cause) {
     if (cause instanceof HotlineError && cause.code === 'UNAUTHORIZED') return null;
     throw cause;

@@ -53,7 +53,7 @@ export function registerCheckCommands(program: Command): void {
     .option('--within <duration>', 'how long people have to answer', '10m')
     .option('--no-wait', 'start the check and return at once (see the result later with hotline check status)')
     .option('--relay <url>', 'relay URL (default HOTLINE_RELAY, else ws://127.0.0.1:7300)')
-    .option('--token <token>', 'admin token (default HOTLINE_ADMIN_TOKEN, else DIR/admin.token)')
+    .option('--token-file <file>', 'file holding the admin token (default HOTLINE_ADMIN_TOKEN or HOTLINE_ADMIN_TOKEN_FILE, else DIR/admin.token)')
     .option('--data <dir>', 'relay data dir to read admin.token from')
     .option('--json', 'machine-readable output (the final status)')
     .action(async (opts: AdminOptions & { state?: string; within: string; wait: boolean }) => {
@@ -92,7 +92,7 @@ export function registerCheckCommands(program: Command): void {
     .description('the result of a communication check')
     .argument('<checkId>', 'the check id (chk-…)')
     .option('--relay <url>', 'relay URL')
-    .option('--token <token>', 'admin token')
+    .option('--token-file <file>', 'file holding the admin token')
     .option('--data <dir>', 'relay data dir to read admin.token from')
     .option('--json', 'machine-readable output')
     .action(async (checkId: string, opts: AdminOptions) => {

@@ -127,12 +127,52 @@ export function fail(command: string, cause: unknown, json: boolean): never {
   process.exit(1);
 }
 
-/** Admin token from --token, HOTLINE_ADMIN_TOKEN, or DIR/admin.token of a local relay. */
-export function adminToken(flag?: string, dataDir?: string): string {
-  if (flag) return flag;
-  if (process.env.HOTLINE_ADMIN_TOKEN) return process.env.HOTLINE_ADMIN_TOKEN;
-  const dir = resolve(dataDir ?? process.env.HOTLINE_DATA ?? './.hotline-relay');
+/**
+ * A secret from the environment: NAME itself, else the file named by NAME_FILE (a systemd credential, a docker secret).
+ * Both variables are removed from this process's environment once read, so no child process inherits them.
+ * Secrets are never taken as command-line arguments: argv is readable by every local user in /proc/PID/cmdline.
+ */
+export function takeSecret(name: string): string | undefined {
+  const direct = process.env[name];
+  const file = process.env[`${name}_FILE`];
+  delete process.env[name];
+  delete process.env[`${name}_FILE`];
+  if (direct !== undefined && direct !== '') return direct;
+  if (file) return readSecretFile(file, `${name}_FILE`);
+  return undefined;
+}
+
+/** The first line of a secret file, with a clear error when it cannot be read. */
+export function readSecretFile(file: string, what: string): string {
+  try {
+    const text = readFileSync(file, 'utf8').split(/\r?\n/)[0]?.trim() ?? '';
+    if (!text) throw new HotlineError('BAD_INPUT', `${what}: ${file} is empty`);
+    return text;
+  } catch (cause) {
+    if (cause instanceof HotlineError) throw cause;
+    throw new HotlineError('BAD_INPUT', `${what}: cannot read ${file}: ${(cause as Error).message}`, { cause });
+  }
+}
+
+/** Where a command may find the relay's admin token: --token-file FILE, --data DIR (its admin.token). */
+export interface AdminTokenSource {
+  readonly tokenFile?: string;
+  readonly data?: string;
+}
+
+/**
+ * The relay admin token from --token-file, HOTLINE_ADMIN_TOKEN(_FILE), or DIR/admin.token of a local relay
+ * (--data, else HOTLINE_DATA, else ./.hotline-relay). Never from argv.
+ */
+export function adminToken(source: AdminTokenSource = {}): string {
+  if (source.tokenFile) return readSecretFile(source.tokenFile, '--token-file');
+  const fromEnv = takeSecret('HOTLINE_ADMIN_TOKEN');
+  if (fromEnv) return fromEnv;
+  const dir = resolve(source.data ?? process.env.HOTLINE_DATA ?? './.hotline-relay');
   const file = join(dir, 'admin.token');
-  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
-  throw new HotlineError('UNAUTHORIZED', `no admin token: set HOTLINE_ADMIN_TOKEN, pass --token, or run next to the relay's data dir (${file} not found)`);
+  if (existsSync(file)) return readSecretFile(file, 'admin token');
+  throw new HotlineError(
+    'UNAUTHORIZED',
+    `no admin token: pass --token-file FILE, set HOTLINE_ADMIN_TOKEN or HOTLINE_ADMIN_TOKEN_FILE, or run next to the relay's data dir (${file} not found)`,
+  );
 }
