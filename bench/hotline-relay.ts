@@ -14,6 +14,8 @@ export interface HotlineRelay {
   readonly httpUrl: string;
   readonly relayKid: string;
   readonly adminToken: string;
+  /** Bearer token for GET /metrics (DIR/metrics.token). */
+  readonly metricsToken: string;
   readonly dataDir: string;
   readonly child: ManagedChild;
   /** Graceful stop (SIGTERM: commits finish, a CPU profile is written), then the data dir is removed unless kept. */
@@ -65,6 +67,7 @@ export async function startHotlineRelay(options: StartRelayOptions = {}): Promis
     httpUrl: ready.url.replace(/^ws/, 'http'),
     relayKid: ready.relay,
     adminToken: readFileSync(join(dataDir, 'admin.token'), 'utf8').trim(),
+    metricsToken: readFileSync(join(dataDir, 'metrics.token'), 'utf8').trim(),
     dataDir,
     child,
     stop: async ({ keepData = false } = {}) => {

@@ -59,10 +59,10 @@ function milliseconds(seconds: number): number | null {
   return Number.isFinite(seconds) ? round(seconds * 1000, 2) : null;
 }
 
-/** Null when the endpoint or the metrics are missing (an older or newer relay). */
-export async function scrapeRelayMetrics(httpUrl: string): Promise<RelayMetricsSnapshot | null> {
+/** Null when the endpoint or the metrics are missing (an older or newer relay). `metricsToken`: DIR/metrics.token. */
+export async function scrapeRelayMetrics(relay: { readonly httpUrl: string; readonly metricsToken: string }): Promise<RelayMetricsSnapshot | null> {
   try {
-    const res = await fetch(`${httpUrl}/metrics`);
+    const res = await fetch(`${relay.httpUrl}/metrics`, { headers: { authorization: `Bearer ${relay.metricsToken}` } });
     if (!res.ok) return null;
     const text = await res.text();
     const commits = metricValue(text, 'hotline_commit_seconds_count');

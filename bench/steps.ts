@@ -59,9 +59,9 @@ export async function runLoadStep(input: StepInput): Promise<StepFigures> {
     });
     events.target = step;
     // Scraping resets the relay's event-loop delay histogram: the figures after the step are the step's own.
-    const before = input.server.hotline ? await scrapeRelayMetrics(input.server.hotline.httpUrl) : null;
+    const before = input.server.hotline ? await scrapeRelayMetrics(input.server.hotline) : null;
     const result = await step.run();
-    const after = input.server.hotline ? await scrapeRelayMetrics(input.server.hotline.httpUrl) : null;
+    const after = input.server.hotline ? await scrapeRelayMetrics(input.server.hotline) : null;
     return { ...result, relayMetrics: after, relayAccept: relayAcceptFigures(before, after) };
   } finally {
     await connections.close();

@@ -55,7 +55,7 @@ import {
 import { HistoryStore, type ContactRecord, type MessageRecord } from './history.ts';
 import type { Keystore } from './keystore.ts';
 import type { Profile } from './profile.ts';
-import { RelayConnection } from './relay-connection.ts';
+import { RelayConnection, type RelayTlsOptions } from './relay-connection.ts';
 import { trustContact } from './trust/contacts.ts';
 import { ingestTrustDocuments } from './trust/trust-keeper.ts';
 import { TrustStore } from './trust/trust-store.ts';
@@ -161,6 +161,8 @@ export interface HotlineClientOptions {
   readonly chainGraceMs?: number;
   /** How often, while connected, the highest audit head seen from each relay is witnessed (when it changed). Default 5 min. */
   readonly witnessEveryMs?: number;
+  /** How wss:// relays' certificates are verified: `ca` for a relay whose certificate comes from a private CA. */
+  readonly tls?: RelayTlsOptions;
 }
 
 /** A link a relay proved in a chain answer, with the whole envelope when this PoC is a recipient. */
@@ -260,7 +262,13 @@ export class HotlineClient extends EventEmitter<HotlineClientEvents> {
     this.trustStore = new TrustStore(this.history.db);
     const pinned = new Map(options.profile.relays.map((r) => [r.url, r.kid]));
     this.connections = options.relays.map((url) => {
-      const conn = new RelayConnection({ url, identity: options.keystore.identity, relayKid: pinned.get(url) ?? null, reconnect: options.reconnect });
+      const conn = new RelayConnection({
+        url,
+        identity: options.keystore.identity,
+        relayKid: pinned.get(url) ?? null,
+        reconnect: options.reconnect,
+        ...(options.tls ? { tls: options.tls } : {}),
+      });
       conn.on('welcome', (welcome) => {
         this.relayClockOffset = welcome.serverTime - this.now();
         this.processedSinceWelcome.set(conn, 0);

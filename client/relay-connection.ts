@@ -1,4 +1,4 @@
-// One authenticated WebSocket link to one relay: challenge–response, requests by rid, reconnect with backoff.
+// One authenticated WebSocket link to one relay: challenge–response, requests by rid, reconnect with backoff; wss:// verified.
 import { EventEmitter } from 'node:events';
 import WebSocket from 'ws';
 import {
@@ -24,6 +24,56 @@ export interface RelayConnectionEvents {
   refused: [HotlineError];
 }
 
+/** How wss:// (and https://) relays are verified. The certificate is always checked; there is no way to turn that off. */
+export interface RelayTlsOptions {
+  /** CA certificate(s), PEM, trusted instead of the system's roots (a relay with a certificate from a private CA). */
+  readonly ca?: string | Buffer | readonly (string | Buffer)[];
+}
+
+/** OpenSSL's verdicts on a certificate chain this client does not trust (as Node reports them in `err.code`). */
+const UNTRUSTED_CERT = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'CERT_UNTRUSTED',
+  'CERT_SIGNATURE_FAILURE',
+  'CERT_REVOKED',
+  'INVALID_CA',
+  'CERT_CHAIN_TOO_LONG',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
+/**
+ * A failed connection to a relay as a HotlineError: TLS_UNTRUSTED (naming --ca) when the relay's certificate is not
+ * trusted, is for another name or is out of date; RELAY_UNREACHABLE with the reason otherwise.
+ * @example ws.on('error', (err) => reject(relayConnectFailure(url, err)));
+ */
+export function relayConnectFailure(url: string, err: unknown): HotlineError {
+  const code = (err as NodeJS.ErrnoException | null)?.code ?? '';
+  const message = err instanceof Error ? err.message : String(err);
+  if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') {
+    return new HotlineError('TLS_UNTRUSTED', `the certificate of the relay at ${url} is not for this host name (${message}); use a name the certificate lists`, { cause: err });
+  }
+  if (code === 'CERT_HAS_EXPIRED' || code === 'CERT_NOT_YET_VALID') {
+    return new HotlineError('TLS_UNTRUSTED', `the certificate of the relay at ${url} is out of date (${code}): the operator must renew it`, { cause: err });
+  }
+  if (UNTRUSTED_CERT.has(code)) {
+    return new HotlineError(
+      'TLS_UNTRUSTED',
+      `the relay at ${url} presented a certificate this client does not trust (${code}); if it uses a private CA, pass --ca CA.pem (or set HOTLINE_CA) — verification is never turned off`,
+      { cause: err },
+    );
+  }
+  if (/^wss:|^https:/.test(url) && (code === 'EPROTO' || /wrong version number|packet length too long/i.test(message))) {
+    return new HotlineError('RELAY_UNREACHABLE', `the relay at ${url} does not speak TLS on this port (${code || message}); check the URL's scheme (ws:// or wss://)`, { cause: err });
+  }
+  return new HotlineError('RELAY_UNREACHABLE', `cannot reach the relay at ${url} (${code || message})`, { cause: err });
+}
+
 export interface RelayConnectionOptions {
   readonly url: string;
   readonly identity: Identity;
@@ -32,6 +82,8 @@ export interface RelayConnectionOptions {
   readonly reconnect: boolean;
   readonly requestTimeoutMs?: number;
   readonly connectTimeoutMs?: number;
+  /** Certificate verification for a wss:// relay (a private CA). */
+  readonly tls?: RelayTlsOptions;
 }
 
 interface PendingRequest {
@@ -73,7 +125,11 @@ export class RelayConnection extends EventEmitter<RelayConnectionEvents> {
   open(): Promise<Welcome> {
     this.stopped = false;
     return new Promise((resolve, reject) => {
-      const ws = new WebSocket(`${this.options.url.replace(/\/$/, '')}/v1/ws`, { handshakeTimeout: this.options.connectTimeoutMs ?? 5000 });
+      const ca = this.options.tls?.ca;
+      const ws = new WebSocket(`${this.options.url.replace(/\/$/, '')}/v1/ws`, {
+        handshakeTimeout: this.options.connectTimeoutMs ?? 5000,
+        ...(ca === undefined ? {} : { ca: typeof ca === 'string' || Buffer.isBuffer(ca) ? ca : [...ca] }),
+      });
       this.ws = ws;
       let settled = false;
       const settle = (error: HotlineError | null, welcome?: Welcome) => {
@@ -121,7 +177,7 @@ export class RelayConnection extends EventEmitter<RelayConnectionEvents> {
         });
       });
       ws.on('error', (err) => {
-        settle(new HotlineError('RELAY_UNREACHABLE', `cannot reach the relay at ${this.options.url} (${(err as NodeJS.ErrnoException).code ?? err.message})`));
+        settle(relayConnectFailure(this.options.url, err));
       });
       ws.on('close', (code, reasonBuf) => {
         const reason = reasonBuf.toString();

@@ -19,9 +19,17 @@ export interface RelayLimits {
   readonly maxUnauthenticated: number;
 }
 
+/** The relay's certificate (PEM, leaf first, then intermediates) and its private key (PEM): the port speaks wss:// and https://. */
+export interface RelayTls {
+  readonly cert: string | Buffer;
+  readonly key: string | Buffer;
+}
+
 export interface RelayConfig {
   readonly host: string;
   readonly port: number;
+  /** Native TLS on the one port; null: plain ws:// and http:// (behind a TLS reverse proxy, or on loopback). */
+  readonly tls: RelayTls | null;
   /** Data directory; the database, relay key and admin token live here. */
   readonly dataDir: string;
   readonly limits: RelayLimits;
@@ -59,6 +67,7 @@ export function relayConfig(overrides: Partial<Omit<RelayConfig, 'limits'>> & { 
   return {
     host: '127.0.0.1',
     port: 7300,
+    tls: null,
     dataDir: './.hotline-relay',
     checkpointEvery: 100,
     checkpointIntervalMs: 10_000,

@@ -1,4 +1,4 @@
-// HTTP beside the WebSocket: /healthz, /metrics, /v1/join, the token-protected /v1/admin/* and /v1/review/* routes, and the /review dashboard.
+// HTTP beside the WebSocket: /healthz, /metrics (its own token), /v1/join, the token-protected /v1/admin/* and /v1/review/* routes, and the /review dashboard.
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { timingSafeEqual } from 'node:crypto';
 import { errorCodes, HotlineError, toHotlineError } from '../shared/index.ts';
@@ -15,6 +15,8 @@ export interface HttpDeps {
   readonly checks: CommunicationChecks;
   readonly trust: TrustRegistry;
   readonly adminToken: string;
+  /** The only token /metrics accepts: a Prometheus scraper holds it without holding admin powers. */
+  readonly metricsToken: string;
   readonly metrics: RelayMetrics;
   readonly logger: Logger;
   /** Reviewer API and dashboard; absent in relays built without them. */
@@ -54,7 +56,11 @@ export function createHttpApp(deps: HttpDeps): express.Express {
     res.json({ ok: true, ...deps.health() });
   });
 
-  app.get('/metrics', async (_req, res) => {
+  // Who is connected and when notices flow is itself sensitive: the metrics token only (not the admin token).
+  app.get('/metrics', async (req, res) => {
+    if (!tokenMatches(bearer(req), deps.metricsToken)) {
+      throw new HotlineError('UNAUTHORIZED', 'metrics token missing or wrong: send Authorization: Bearer <the contents of DIR/metrics.token>');
+    }
     res.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
   });
 

@@ -1,4 +1,4 @@
-// The relay's identity key and admin token in its data directory: created on first start, 0600, never logged; relay.key sealed under a passphrase when the environment gives one.
+// The relay's identity key, admin token and metrics token in its data directory: created on first start, 0600, never logged; relay.key sealed under a passphrase when the environment gives one.
 import { chmodSync, closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
@@ -21,6 +21,7 @@ import {
   type Identity,
   type KeyfileKind,
 } from '../shared/index.ts';
+import { requireStrongPassphrase } from '../shared/passphrase-policy.ts';
 
 /** The relay key's passphrase itself. */
 export const RELAY_KEY_PASSPHRASE_ENV = 'HOTLINE_RELAY_KEY_PASSPHRASE';
@@ -38,8 +39,12 @@ const sealedKeySchema = z.strictObject({ v: z.literal(2), kind: z.literal(SEALED
 export interface RelayFiles {
   readonly identity: Identity;
   readonly adminToken: string;
-  /** True when this start created them (the token is shown once). */
+  /** Bearer token for GET /metrics only (a scraper holding it has no admin powers). */
+  readonly metricsToken: string;
+  /** True when this start created the identity or the admin token. */
   readonly created: boolean;
+  /** True when this start created the metrics token (a data directory from before it existed gets one too). */
+  readonly metricsTokenCreated: boolean;
   /** True when relay.key is sealed under a passphrase (v2); false when it is in the clear (v1). */
   readonly sealed: boolean;
 }
@@ -91,6 +96,20 @@ export function relayKeyPassphrase(env: NodeJS.ProcessEnv = process.env): string
   return passphrase;
 }
 
+/**
+ * The relay key's passphrase as relayKeyPassphrase reads it, after which both variables are removed from `env`:
+ * read once at start, not inherited by worker threads or child processes, not in a later dump of the environment.
+ * @example const passphrase = takeRelayKeyPassphrase(); // process.env no longer holds it
+ */
+export function takeRelayKeyPassphrase(env: NodeJS.ProcessEnv = process.env): string | null {
+  try {
+    return relayKeyPassphrase(env);
+  } finally {
+    delete env[RELAY_KEY_PASSPHRASE_ENV];
+    delete env[RELAY_KEY_PASSPHRASE_FILE_ENV];
+  }
+}
+
 function damaged(keyPath: string, cause: unknown): HotlineError {
   return new HotlineError('BAD_INPUT', `${keyPath} is damaged or not a Hotline relay key; restore it from a backup`, { cause });
 }
@@ -112,6 +131,8 @@ function plainKeyText(identity: Identity): string {
 }
 
 function sealedKeyText(identity: Identity, passphrase: string): string {
+  // Sealing (a new key, or one in the clear sealed in place) applies the passphrase policy; opening never does.
+  requireStrongPassphrase(passphrase, ['relay']);
   const kdf = newKdfParams();
   const key = deriveKey(passphrase, kdf, RELAY_KEY);
   try {
@@ -192,6 +213,7 @@ export function loadOrCreateRelayFiles(dataDir: string, passphrase: string | nul
   chmodSync(dataDir, 0o700);
   const keyPath = join(dataDir, 'relay.key');
   const tokenPath = join(dataDir, 'admin.token');
+  const metricsTokenPath = join(dataDir, 'metrics.token');
   let created = false;
   let identity: Identity;
   if (existsSync(keyPath)) {
@@ -207,10 +229,14 @@ export function loadOrCreateRelayFiles(dataDir: string, passphrase: string | nul
     writeSecret(tokenPath, `${toB64u(randomBytes(32))}\n`);
     created = true;
   }
+  const metricsTokenCreated = !existsSync(metricsTokenPath);
+  if (metricsTokenCreated) writeSecret(metricsTokenPath, `${toB64u(randomBytes(32))}\n`);
   return {
     identity,
     adminToken: readFileSync(tokenPath, 'utf8').trim(),
+    metricsToken: readFileSync(metricsTokenPath, 'utf8').trim(),
     created,
+    metricsTokenCreated,
     sealed: passphrase !== null,
   };
 }

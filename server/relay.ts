@@ -1,15 +1,20 @@
-// Composition root of the relay: store, audit, group commit, delivery, WebSocket sessions and HTTP on one port.
+// Composition root of the relay: store, audit, group commit, delivery, WebSocket sessions and HTTP on one port (TLS optional).
+import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
+import { createSecureContext } from 'node:tls';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { errorCodes, initCrypto, type ErrorCode, type Identity } from '../shared/index.ts';
+import { errorCodes, HotlineError, initCrypto, type ErrorCode, type Identity } from '../shared/index.ts';
 import type { AcceptedEnvelope } from './accept.ts';
 import { Admin } from './admin.ts';
 import { Admission } from './admission.ts';
 import { AuditLog } from './audit-log.ts';
 import { systemClock, type Clock } from './clock.ts';
-import { relayConfig, type RelayConfig } from './config.ts';
+import { relayConfig, type RelayConfig, type RelayTls } from './config.ts';
+import { lockDataDir, type DataDirLock, type LockHolder } from './data-lock.ts';
 import { DeadlineScheduler } from './deadline-scheduler.ts';
 import { CommunicationChecks } from './checks.ts';
 import { Drills, drillStatus } from './drills.ts';
@@ -34,6 +39,8 @@ export interface RelayOptions {
   readonly logger?: Logger;
   /** Collect process-wide default metrics (CPU, memory); off for in-process test relays. */
   readonly defaultMetrics?: boolean;
+  /** The relay key's passphrase (null: none); when absent it is read from the environment (relayKeyPassphrase). */
+  readonly relayKeyPassphrase?: string | null;
 }
 
 export interface RunningRelay {
@@ -42,8 +49,14 @@ export interface RunningRelay {
   readonly port: number;
   readonly identity: Identity;
   readonly adminToken: string;
+  /** Bearer token for GET /metrics (DIR/metrics.token), separate from the admin token. */
+  readonly metricsToken: string;
   /** True when this start created the relay identity and admin token. */
   readonly firstStart: boolean;
+  /** True when this start created DIR/metrics.token. */
+  readonly metricsTokenCreated: boolean;
+  /** Set when a lock left by a relay that is no longer running was taken over: that relay's pid and start. */
+  readonly tookOverLockFrom: LockHolder | null;
   readonly store: RelayStore;
   readonly context: RelayContext;
   /** The escalation steps waiting to fire (for tests and benchmarks: size, next due). */
@@ -52,12 +65,78 @@ export interface RunningRelay {
   close(): Promise<void>;
 }
 
+function unreadable(flag: string, path: string, cause: unknown): HotlineError {
+  const reason = (cause as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : ((cause as NodeJS.ErrnoException).code ?? String(cause));
+  return new HotlineError('BAD_INPUT', `cannot read ${flag} ${path}: ${reason}`, { cause });
+}
+
+/**
+ * Reads and checks the relay's TLS certificate and key (PEM files): each must parse, the key must be the
+ * certificate's, and the certificate must be valid now. BAD_INPUT with a one-line reason otherwise.
+ * @example const tls = readRelayTls('/etc/hotline/relay.crt', '/etc/hotline/relay.key.pem');
+ */
+export function readRelayTls(certPath: string, keyPath: string, now: Date = new Date()): RelayTls {
+  let cert: Buffer;
+  let key: Buffer;
+  try {
+    cert = readFileSync(certPath);
+  } catch (cause) {
+    throw unreadable('--tls-cert', certPath, cause);
+  }
+  try {
+    key = readFileSync(keyPath);
+  } catch (cause) {
+    throw unreadable('--tls-key', keyPath, cause);
+  }
+  let x509: X509Certificate;
+  try {
+    x509 = new X509Certificate(cert);
+  } catch (cause) {
+    throw new HotlineError('BAD_INPUT', `--tls-cert ${certPath} is not a PEM certificate (-----BEGIN CERTIFICATE-----)`, { cause });
+  }
+  let privateKey: KeyObject;
+  try {
+    privateKey = createPrivateKey(key);
+  } catch (cause) {
+    const encrypted = (cause as NodeJS.ErrnoException).code === 'ERR_MISSING_PASSPHRASE';
+    throw new HotlineError(
+      'BAD_INPUT',
+      encrypted
+        ? `--tls-key ${keyPath} is encrypted; give the relay an unencrypted key file readable only by its user (mode 0600)`
+        : `--tls-key ${keyPath} is not a PEM private key (-----BEGIN PRIVATE KEY-----)`,
+      { cause },
+    );
+  }
+  if (!x509.checkPrivateKey(privateKey)) {
+    throw new HotlineError('BAD_INPUT', `--tls-key ${keyPath} is not the key of the certificate in --tls-cert ${certPath}`);
+  }
+  if (new Date(x509.validTo) < now) throw new HotlineError('BAD_INPUT', `the certificate in ${certPath} expired on ${new Date(x509.validTo).toISOString()}; renew it`);
+  if (new Date(x509.validFrom) > now) throw new HotlineError('BAD_INPUT', `the certificate in ${certPath} is not valid before ${new Date(x509.validFrom).toISOString()}`);
+  try {
+    createSecureContext({ cert, key });
+  } catch (cause) {
+    throw new HotlineError('BAD_INPUT', `cannot use --tls-cert ${certPath} with --tls-key ${keyPath}: ${(cause as Error).message}`, { cause });
+  }
+  return { cert, key };
+}
+
 export async function startRelay(options: RelayOptions = {}): Promise<RunningRelay> {
   await initCrypto();
   const config = relayConfig(options.config);
+  // Before anything in the data directory is opened: one relay per store.
+  const lock = lockDataDir(config.dataDir);
+  try {
+    return await startLocked(options, config, lock);
+  } catch (cause) {
+    lock.release();
+    throw cause;
+  }
+}
+
+async function startLocked(options: RelayOptions, config: RelayConfig, lock: DataDirLock): Promise<RunningRelay> {
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? createLogger();
-  const files = loadOrCreateRelayFiles(config.dataDir);
+  const files = options.relayKeyPassphrase === undefined ? loadOrCreateRelayFiles(config.dataDir) : loadOrCreateRelayFiles(config.dataDir, options.relayKeyPassphrase);
   const store = new RelayStore(join(config.dataDir, 'relay.db'));
   const metrics = createMetrics(options.defaultMetrics ?? false);
   const audit = new AuditLog(store, files.identity, clock, config.checkpointEvery, config.checkpointIntervalMs);
@@ -152,11 +231,12 @@ export async function startRelay(options: RelayOptions = {}): Promise<RunningRel
     checks,
     trust,
     adminToken: files.adminToken,
+    metricsToken: files.metricsToken,
     metrics,
     logger,
     health: () => ({ relay: files.identity.kid, connections: sessions.size, shuttingDown }),
   });
-  const server: Server = createServer(app);
+  const server: Server = config.tls ? createTlsServer({ cert: config.tls.cert, key: config.tls.key }, app) : createServer(app);
   const wss = new WebSocketServer({ noServer: true, maxPayload: config.limits.maxFrameBytes * 4 });
 
   const admission = new Admission({
@@ -223,7 +303,7 @@ export async function startRelay(options: RelayOptions = {}): Promise<RunningRel
   });
   const port = (server.address() as AddressInfo).port;
   const hostForUrl = config.host.includes(':') ? `[${config.host}]` : config.host;
-  logger.info({ relay: files.identity.kid, port, dataDir: config.dataDir }, 'relay started');
+  logger.info({ relay: files.identity.kid, port, dataDir: config.dataDir, tls: config.tls !== null }, 'relay started');
 
   let closing: Promise<void> | null = null;
   const close = (): Promise<void> => {
@@ -248,18 +328,23 @@ export async function startRelay(options: RelayOptions = {}): Promise<RunningRel
       review.close();
       await verifier.close();
       store.close();
+      lock.release();
       logger.info('relay stopped');
     })();
     return closing;
   };
 
+  const secure = config.tls ? 's' : '';
   return {
-    url: `ws://${hostForUrl}:${port}`,
-    httpUrl: `http://${hostForUrl}:${port}`,
+    url: `ws${secure}://${hostForUrl}:${port}`,
+    httpUrl: `http${secure}://${hostForUrl}:${port}`,
     port,
     identity: files.identity,
     adminToken: files.adminToken,
+    metricsToken: files.metricsToken,
     firstStart: files.created,
+    metricsTokenCreated: files.metricsTokenCreated,
+    tookOverLockFrom: lock.tookOverFrom,
     store,
     context,
     deadlines,

@@ -40,6 +40,8 @@ export const errorCodes = {
   CONFLICT: { status: 409, close: null, message: 'already exists', hint: 'nothing to do' },
   SHUTTING_DOWN: { status: 503, close: 1001, message: 'relay is shutting down', hint: 'reconnect in a moment' },
   RELAY_UNREACHABLE: { status: 503, close: null, message: 'cannot reach the relay', hint: 'check HOTLINE_RELAY and that the relay is running' },
+  TLS_UNTRUSTED: { status: 502, close: null, message: 'the relay presented a TLS certificate this client does not trust', hint: 'if the relay uses a private CA, pass --ca FILE (or set HOTLINE_CA) with that CA certificate' },
+  DATA_DIR_LOCKED: { status: 409, close: null, message: 'the relay data directory is in use by another relay', hint: 'stop the other relay, or give this one its own --data DIR' },
   WRONG_PASSPHRASE: { status: 401, close: null, message: 'wrong passphrase for the keyfile', hint: 'check HOTLINE_PASSPHRASE' },
   NO_IDENTITY: { status: 404, close: null, message: 'no identity in HOTLINE_HOME', hint: 'run `hotline init --name NAME` first' },
   KEY_CHANGED: { status: 409, close: null, message: 'a pinned contact key has changed', hint: 'verify the new fingerprint out of band, then `hotline trust KEYID FP`' },

@@ -8,6 +8,7 @@ import { errorCodes, HotlineError, initCrypto, toHotlineError } from '../../shar
 import { HotlineClient } from '../hotline-client.ts';
 import { keystoreExists, openKeystore, type Keystore } from '../keystore.ts';
 import { readProfile, type Profile } from '../profile.ts';
+import { relayTls } from './relay-http.ts';
 
 export interface GlobalOptions {
   json?: boolean;
@@ -93,7 +94,7 @@ export async function withClient<T>(
   if (opts.needsJoin !== false && !id.profile.state) {
     throw new HotlineError('NO_IDENTITY', 'this identity has not joined a relay yet: run `hotline join INVITE`');
   }
-  const client = new HotlineClient({ keystore: id.keystore, profile: id.profile, relays: relayUrls(opts.relay, id.profile), reconnect: opts.reconnect ?? false });
+  const client = new HotlineClient({ keystore: id.keystore, profile: id.profile, relays: relayUrls(opts.relay, id.profile), reconnect: opts.reconnect ?? false, tls: relayTls() });
   // Long-running sessions (listen) print alarms in their own stream; one-shot commands say them on stderr.
   if (!opts.reconnect) client.on('alarm', (a) => process.stderr.write(`ALARM [${a.code}] ${a.message}\n`));
   try {

@@ -7,6 +7,7 @@ import { createKeystore, keystoreExists } from '../keystore.ts';
 import { readProfile, writeProfile } from '../profile.ts';
 import { trustContact } from '../trust/contacts.ts';
 import { contactLine } from './format.ts';
+import { relayRequest } from './relay-http.ts';
 import { fail, hotlineHome, httpUrlOf, openIdentity, output, passphrase, relayUrls, withClient } from './context.ts';
 
 
@@ -53,21 +54,7 @@ export function registerIdentityCommands(program: Command): void {
         const name = id.profile.name;
         const prekey = id.keystore.currentPrekey(Date.now());
         const sig = signStatement(id.keystore.identity, 'hotline-join-v1', { invite: invite.trim(), kid: id.keystore.identity.kid, name });
-        let res: Response;
-        try {
-          res = await fetch(`${httpUrlOf(url)}/v1/join`, {
-            method: 'POST',
-            headers: { 'content-type': 'application/json' },
-            body: JSON.stringify({ invite: invite.trim(), kid: id.keystore.identity.kid, name, prekey, sig }),
-          });
-        } catch (cause) {
-          throw new HotlineError('RELAY_UNREACHABLE', `cannot reach the relay at ${url}`, { cause });
-        }
-        const body = (await res.json().catch(() => ({}))) as { error?: { code?: string; message?: string } };
-        if (!res.ok) {
-          const code = body.error?.code;
-          throw new HotlineError(code && /^[A-Z_]+$/.test(code) ? (code as HotlineError['code']) : 'INTERNAL', body.error?.message ?? `relay answered ${res.status}`);
-        }
+        const body = await relayRequest<unknown>(httpUrlOf(url), 'POST', '/v1/join', null, { invite: invite.trim(), kid: id.keystore.identity.kid, name, prekey, sig });
         const joined = joinResponseSchema.parse(body);
         if (id.profile.state && id.profile.state !== joined.state) {
           throw new HotlineError('CONFLICT', `this identity belongs to ${id.profile.state}; the invite was for ${joined.state}`);

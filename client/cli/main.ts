@@ -1,5 +1,6 @@
 // The `hotline` command line (every command but `relay`, which bin/hotline.js hands to server/).
 import { Command } from 'commander';
+import { resolve } from 'node:path';
 import { registerAdminCommands } from './admin-commands.ts';
 import { registerAuthorityCommands } from './authority-commands.ts';
 import { registerCheckCommands } from './check-commands.ts';
@@ -15,18 +16,25 @@ process.umask(0o077);
 const program = new Command('hotline')
   .description('Hotline: end-to-end encrypted, signed notices between states, with acknowledgement deadlines.')
   .showHelpAfterError('(run with --help for usage)')
+  .option('--ca <file>', 'trust the CA certificate(s) in this PEM file for wss:// and https:// relays (a private CA); same as HOTLINE_CA')
   .addHelpText(
     'after',
     `
 Environment:
   HOTLINE_HOME        this PoC's state dir (default ~/.hotline)
   HOTLINE_PASSPHRASE  unlocks the keyfile (asked on a terminal when unset)
-  HOTLINE_RELAY       relay URL, e.g. ws://127.0.0.1:7300 (several, comma-separated)
+  HOTLINE_RELAY       relay URL, e.g. ws://127.0.0.1:7300 or wss://relay.example:7300 (several, comma-separated)
+  HOTLINE_CA          PEM file of a private CA that signed a relay's TLS certificate (as --ca)
   HOTLINE_ADMIN_TOKEN admin token for \`hotline admin\`
   HOTLINE_DATA        relay data dir (default ./.hotline-relay)
 
 Relay: hotline relay [--host H] [--port P] [--data DIR]   (see hotline relay --help)`,
   );
+// --ca goes where every relay call (relay-http.ts relayTls) reads it, before any command runs.
+program.hook('preAction', () => {
+  const ca = program.opts<{ ca?: string }>().ca;
+  if (ca !== undefined) process.env.HOTLINE_CA = resolve(ca);
+});
 program.command('relay').description('run the relay (WebSocket + HTTP on one port); see hotline relay --help');
 
 registerIdentityCommands(program);

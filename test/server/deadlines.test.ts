@@ -458,7 +458,7 @@ describe('deadlines in real time', () => {
       expect(event.at - event.data.due).toBeLessThan(750);
     }
     expect(received - receipt.acceptedAt).toBeLessThan(3000);
-    const metrics = await (await fetch(`${relay.httpUrl}/metrics`)).text();
+    const metrics = await (await fetch(`${relay.httpUrl}/metrics`, { headers: { authorization: `Bearer ${relay.metricsToken}` } })).text();
     expect(metrics).toMatch(/hotline_deadline_fire_error_seconds_count 3/);
   });
 });

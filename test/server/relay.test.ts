@@ -283,7 +283,7 @@ describe('relay admin and join', () => {
     expect(roster.states.map((s) => s.code)).toEqual(['CN', 'US']);
     expect(roster.states[0]?.members[0]?.fingerprint).toMatch(/^\d{5}( \d{5}){5}$/);
     expect(await (await fetch(`${relay.httpUrl}/healthz`)).json()).toMatchObject({ ok: true });
-    const metrics = await (await fetch(`${relay.httpUrl}/metrics`)).text();
+    const metrics = await (await fetch(`${relay.httpUrl}/metrics`, { headers: { authorization: `Bearer ${relay.metricsToken}` } })).text();
     expect(metrics).toContain('hotline_commit_seconds');
     expect(metrics).toContain('hotline_rejected_total');
   });
