@@ -1,5 +1,7 @@
-// A PoC's local history (better-sqlite3 in HOTLINE_HOME): messages sent and received with plaintext, pinned contacts, the send sequence, and the evidence (own and senders' chains, alarms, disputed receipts, witness statements).
+// A PoC's local history (better-sqlite3 in HOTLINE_HOME, 0600): messages sent and received (subject and text sealed under the keystore's history key), pinned contacts, the send sequence, and the evidence (own and senders' chains, alarms, disputed receipts, witness statements).
+import * as fs from 'node:fs';
 import Database from 'better-sqlite3';
+import { fromB64u, fromUtf8, HotlineError, open, seal, toB64u, utf8 } from '../shared/index.ts';
 import type { ChainLink, ChainPosition, ChainState, DrillMark, EnvelopeHeader, Level, RelayReceipt, Role, WitnessStatement } from '../shared/index.ts';
 
 const schema = `
@@ -137,7 +139,7 @@ interface MessageRow {
   receipt_json: string | null;
 }
 
-function toMessage(r: MessageRow): MessageRecord {
+function toMessage(r: MessageRow, content: (id: string, field: ContentField, stored: string | null) => string | null): MessageRecord {
   return {
     id: r.id,
     direction: r.direction,
@@ -153,8 +155,8 @@ function toMessage(r: MessageRow): MessageRecord {
     acceptedAt: r.accepted_at,
     ackDeadline: r.ack_deadline,
     refs: JSON.parse(r.refs_json) as string[],
-    subject: r.subject,
-    text: r.text,
+    subject: content(r.id, 'subject', r.subject),
+    text: content(r.id, 'text', r.text),
     recordedAt: r.recorded_at,
     receipt: r.receipt_json ? (JSON.parse(r.receipt_json) as RelayReceipt) : null,
   };
@@ -171,20 +173,97 @@ interface ContactRow {
   replaces: string | null;
 }
 
+/** Binds a sealed value to its row and field: a ciphertext moved to another message or field does not open. */
+function contentAad(id: string, field: ContentField): Uint8Array {
+  return utf8(`hotline-history-content-v1\u0000${id}\u0000${field}`);
+}
+
+function noContentKey(): HotlineError {
+  return new HotlineError('INTERNAL', 'the history was opened without its content key: open it with the keystore (HotlineClient)');
+}
+
 function toContact(r: ContactRow): ContactRecord {
   return { kid: r.kid, state: r.state, name: r.name, role: r.role, firstSeen: r.first_seen, verifiedAt: r.verified_at, status: r.status, replaces: r.replaces };
 }
 
+/** The message fields that are content (what a person wrote), sealed at rest; everything else in a row is metadata. */
+type ContentField = 'subject' | 'text';
+
+/** meta key set once every message's content in the file is sealed (a new file, or an old one after its migration). */
+const CONTENT_SEALED_META = 'content_sealed_v1';
+
+export interface HistoryOptions {
+  /**
+   * The 32-byte key that seals message subjects and texts (Keystore.historyKey()). Without it the store serves
+   * everything but messages: contacts, trust documents, witness statements.
+   */
+  readonly contentKey?: Uint8Array;
+}
+
+/** Creates `file` for this user only (0600) if it is missing, and tightens it if it is there, whatever the umask. */
+function privateFile(file: string): void {
+  try {
+    fs.closeSync(fs.openSync(file, 'a', 0o600));
+  } catch (cause) {
+    throw new HotlineError('BAD_INPUT', `cannot create ${file}: ${(cause as Error).message}`, { cause });
+  }
+  fs.chmodSync(file, 0o600);
+}
+
 export class HistoryStore {
   readonly db: Database.Database;
+  readonly #contentKey: Uint8Array | null;
 
-  constructor(path: string) {
+  /**
+   * Opens (or creates, 0600) the history at `path`. With `contentKey`, rows an older version kept in the clear are
+   * sealed in one transaction on this first open, and the space they held is overwritten (secure_delete, WAL
+   * truncated). SQLite makes -wal and -shm with the database file's mode, so they are 0600 too.
+   */
+  constructor(path: string, options: HistoryOptions = {}) {
+    privateFile(path);
+    for (const side of [`${path}-wal`, `${path}-shm`]) if (fs.existsSync(side)) fs.chmodSync(side, 0o600);
     this.db = new Database(path);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = FULL');
     this.db.pragma('busy_timeout = 5000');
+    // Deleted and overwritten content is zeroed in the file, not left in free pages.
+    this.db.pragma('secure_delete = ON');
     this.db.exec(schema);
+    this.#contentKey = options.contentKey ?? null;
+    if (this.#contentKey !== null) this.#sealClearContent();
   }
+
+  /** Seals what an older version kept in the clear, once per file, in one transaction (a new file has nothing to seal). */
+  #sealClearContent(): void {
+    if (this.getMeta(CONTENT_SEALED_META) !== null) return;
+    let sealed = 0;
+    this.transaction(() => {
+      if (this.getMeta(CONTENT_SEALED_META) !== null) return;
+      const rows = this.db.prepare('SELECT id, subject, text FROM messages WHERE subject IS NOT NULL OR text IS NOT NULL').all() as { id: string; subject: string | null; text: string | null }[];
+      const update = this.db.prepare('UPDATE messages SET subject = ?, text = ? WHERE id = ?');
+      for (const r of rows) update.run(this.#sealContent(r.id, 'subject', r.subject), this.#sealContent(r.id, 'text', r.text), r.id);
+      sealed = rows.length;
+      this.setMeta(CONTENT_SEALED_META, String(Date.now()));
+    });
+    // The clear pages may still sit in the write-ahead log until it is checkpointed and cut.
+    if (sealed > 0) this.db.pragma('wal_checkpoint(TRUNCATE)');
+  }
+
+  #sealContent(id: string, field: ContentField, value: string | null): string | null {
+    if (value === null) return null;
+    if (this.#contentKey === null) throw noContentKey();
+    return toB64u(seal(this.#contentKey, utf8(value), contentAad(id, field)));
+  }
+
+  #openContent = (id: string, field: ContentField, stored: string | null): string | null => {
+    if (stored === null) return null;
+    if (this.#contentKey === null) throw noContentKey();
+    try {
+      return fromUtf8(open(this.#contentKey, fromB64u(stored), contentAad(id, field)));
+    } catch (cause) {
+      throw new HotlineError('DECRYPT_FAILED', `the ${field} of ${id} in the history does not open with this identity's key (altered, or another identity's history)`, { cause });
+    }
+  };
 
   private readonly statements = new Map<string, Database.Statement>();
 
@@ -250,7 +329,8 @@ export class HistoryStore {
       )
       .run(
         m.id, m.direction, m.kind, m.channel, m.from, m.fromState, m.toState, m.level, m.drill ? JSON.stringify(m.drill) : null, m.seq,
-        m.createdAt, m.acceptedAt, m.ackDeadline, JSON.stringify(m.refs), m.subject, m.text, now, m.receipt ? JSON.stringify(m.receipt) : null,
+        m.createdAt, m.acceptedAt, m.ackDeadline, JSON.stringify(m.refs), this.#sealContent(m.id, 'subject', m.subject), this.#sealContent(m.id, 'text', m.text),
+        now, m.receipt ? JSON.stringify(m.receipt) : null,
       ).changes === 1;
     if (inserted) {
       const ref = this.stmt('INSERT OR IGNORE INTO message_refs (ref_id, id) VALUES (?, ?)');
@@ -268,14 +348,14 @@ export class HistoryStore {
 
   get(id: string): MessageRecord | null {
     const row = this.stmt('SELECT * FROM messages WHERE id = ?').get(id) as MessageRow | undefined;
-    return row ? toMessage(row) : null;
+    return row ? toMessage(row, this.#openContent) : null;
   }
 
   /** Finds a message by full id or by a unique prefix of at least 8 characters (what a person types). */
   resolveId(idOrPrefix: string): MessageRecord[] {
     if (idOrPrefix.length < 8) return [];
     const rows = this.stmt("SELECT * FROM messages WHERE id LIKE ? || '%' ESCAPE '\\' LIMIT 5").all(idOrPrefix.replace(/[%_\\]/g, '\\$&')) as MessageRow[];
-    return rows.map(toMessage);
+    return rows.map((r) => toMessage(r, this.#openContent));
   }
 
   /** Messages that reference `id` (acks, receipts, replies, raises), oldest first. */
@@ -283,7 +363,7 @@ export class HistoryStore {
     const rows = this
       .stmt('SELECT m.* FROM message_refs r JOIN messages m ON m.id = r.id WHERE r.ref_id = ? ORDER BY COALESCE(m.accepted_at, m.created_at)')
       .all(id) as MessageRow[];
-    return rows.map(toMessage);
+    return rows.map((r) => toMessage(r, this.#openContent));
   }
 
   list(filter: { kinds?: readonly string[]; direction?: 'in' | 'out'; limit?: number } = {}): MessageRecord[] {
@@ -299,7 +379,7 @@ export class HistoryStore {
     }
     const sql = `SELECT * FROM messages ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY COALESCE(accepted_at, created_at) DESC, id DESC LIMIT ?`;
     args.push(filter.limit ?? 1000);
-    return (this.stmt(sql).all(...args) as MessageRow[]).map(toMessage);
+    return (this.stmt(sql).all(...args) as MessageRow[]).map((r) => toMessage(r, this.#openContent));
   }
 
   // ---- contacts (trust on first use) ----

@@ -258,7 +258,7 @@ export class HotlineClient extends EventEmitter<HotlineClientEvents> {
     this.now = options.now ?? Date.now;
     this.chainGraceMs = options.chainGraceMs ?? 60_000;
     this.witnessEveryMs = options.witnessEveryMs ?? 5 * 60_000;
-    this.history = new HistoryStore(join(options.keystore.home, 'history.db'));
+    this.history = new HistoryStore(join(options.keystore.home, 'history.db'), { contentKey: options.keystore.historyKey() });
     this.trustStore = new TrustStore(this.history.db);
     const pinned = new Map(options.profile.relays.map((r) => [r.url, r.kid]));
     this.connections = options.relays.map((url) => {

@@ -3,6 +3,7 @@ export {
   DEFAULT_KDF,
   b64uText,
   deriveKey,
+  kdfBelowDefault,
   kdfSchema,
   newKdfParams,
   openKeyfile,

@@ -6,6 +6,7 @@ import {
   createIdentity,
   createPrekey,
   fromB64u,
+  hash,
   HotlineError,
   keyId,
   PREKEY_GRACE_MS,
@@ -17,8 +18,9 @@ import {
   type Identity,
   type SignedPrekey,
 } from '../shared/index.ts';
+import { requireStrongPassphrase } from '../shared/passphrase-policy.ts';
 import { errnoCode, ioError, writeFileAtomic } from './authority/atomic-file.ts';
-import { b64uText, deriveKey, kdfSchema, newKdfParams, openKeyfile, parseOpenedPlaintext, sealPlaintext, type KdfParams, type KeyfileKind } from './keyfile-sealing.ts';
+import { b64uText, deriveKey, kdfBelowDefault, kdfSchema, newKdfParams, openKeyfile, parseOpenedPlaintext, sealPlaintext, type KdfParams, type KeyfileKind } from './keyfile-sealing.ts';
 
 /** The keyfile's name inside HOTLINE_HOME. */
 export const KEYFILE_NAME = 'identity.key';
@@ -35,6 +37,8 @@ export interface KeystoreData {
 const KEYFILE_VERSION = 1;
 const KEYFILE_KIND: KeyfileKind = { aad: utf8('hotline-keyfile-v1'), label: 'the keyfile' };
 const MAX_NAME_CHARS = 200;
+/** Domain separation for the history key: BLAKE2b-256(context || identity seed) is used for nothing else. */
+const HISTORY_KEY_CONTEXT = utf8('hotline-history-key-v1');
 
 const keyfileSchema = z.strictObject({
   v: z.literal(KEYFILE_VERSION),
@@ -77,6 +81,15 @@ export class Keystore {
     this.identity = identityFromSecret(data.identitySecret);
     this.#sealing = sealing;
     this.#prekeys = [...data.prekeys];
+  }
+
+  /**
+   * The 32-byte key that seals message content in history.db (client/history.ts): derived from the identity's
+   * secret seed under its own context, so it is as safe as the keyfile and every home has it without a migration
+   * of the keyfile. A fresh copy each call; the caller may wipe it.
+   */
+  historyKey(): Uint8Array {
+    return hash(HISTORY_KEY_CONTEXT, this.identity.keys.secretKey.subarray(0, 32));
   }
 
   /** The newest prekey whose validity window contains `now`; throws PREKEY_EXPIRED when there is none. */
@@ -136,7 +149,8 @@ export class Keystore {
 /**
  * Creates HOTLINE_HOME (mode 0700) and a new keyfile in it with a fresh identity and first prekey.
  * Callers must have awaited `initCrypto()` from shared first. Throws BAD_INPUT for an empty
- * passphrase or name, CONFLICT when a keyfile is already there.
+ * passphrase or name, WEAK_PASSPHRASE for a passphrase the policy refuses (shared/passphrase-policy.ts),
+ * CONFLICT when a keyfile is already there.
  * @example const keystore = createKeystore(home, process.env.HOTLINE_PASSPHRASE ?? '', 'US PoC', Date.now());
  */
 export function createKeystore(home: string, passphrase: string, name: string, now: number): Keystore {
@@ -144,6 +158,7 @@ export function createKeystore(home: string, passphrase: string, name: string, n
   if (name.trim() === '' || name.length > MAX_NAME_CHARS) {
     throw new HotlineError('BAD_INPUT', `the name must be 1 to ${MAX_NAME_CHARS} characters`);
   }
+  requireStrongPassphrase(passphrase, [name]);
   try {
     fs.mkdirSync(home, { recursive: true, mode: 0o700 });
     fs.chmodSync(home, 0o700);
@@ -167,7 +182,8 @@ export function createKeystore(home: string, passphrase: string, name: string, n
 }
 
 /**
- * Opens the keyfile in HOTLINE_HOME. Callers must have awaited `initCrypto()` from shared first.
+ * Opens the keyfile in HOTLINE_HOME. Callers must have awaited `initCrypto()` from shared first. A keyfile sealed
+ * at a lower KDF cost than today's (shared/sealing.ts) is re-sealed at today's cost, same secrets, atomically.
  * Throws NO_IDENTITY when there is no keyfile, WRONG_PASSPHRASE when it does not decrypt (a wrong
  * passphrase and a tampered file look the same), BAD_INPUT for an empty passphrase or a damaged file.
  */
@@ -185,13 +201,21 @@ export function openKeystore(home: string, passphrase: string): Keystore {
   }
 
   const { keyfile, key, plaintext } = openKeyfile(KEYFILE_KIND, home, passphrase, text, keyfileSchema, (cause) => damaged(home, cause));
-  const sealing: Sealing = { kdf: keyfile.kdf, key };
-
+  let data: KeystoreData;
   try {
-    return new Keystore(home, decodeData(home, plaintext), sealing);
+    data = decodeData(home, plaintext);
   } finally {
     plaintext.fill(0);
   }
+  if (!kdfBelowDefault(keyfile.kdf)) return new Keystore(home, data, { kdf: keyfile.kdf, key });
+
+  // Sealed at an older, lower cost: the same secrets are re-sealed at today's cost (new salt, new key) and put in
+  // place atomically before the keystore is used; a failed write leaves the old file, which still opens.
+  key.fill(0);
+  const kdf = newKdfParams();
+  const sealing: Sealing = { kdf, key: deriveKey(passphrase, kdf, KEYFILE_KIND) };
+  writeKeyfile(home, sealing, data, 'replace');
+  return new Keystore(home, data, sealing);
 }
 
 /** True when HOTLINE_HOME holds a keyfile (it is not opened). */

@@ -1,8 +1,9 @@
 // The non-secret profile in HOTLINE_HOME: who this identity is on which relays (state, role, pinned relay keys).
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { keyIdSchema, nameSchema, roleSchema, stateCodeSchema, HotlineError } from '../shared/index.ts';
+import { writeFileAtomic } from './authority/atomic-file.ts';
 
 export const profileSchema = z.strictObject({
   v: z.literal(1),
@@ -26,8 +27,7 @@ export function readProfile(home: string): Profile | null {
   return parsed.data;
 }
 
+/** Writes profile.json atomically, 0600 whatever the umask (client/authority/atomic-file.ts). */
 export function writeProfile(home: string, profile: Profile): void {
-  const path = join(home, PROFILE_NAME);
-  writeFileSync(`${path}.tmp`, JSON.stringify(profileSchema.parse(profile), null, 2) + '\n', { mode: 0o600 });
-  renameSync(`${path}.tmp`, path);
+  writeFileAtomic(join(home, PROFILE_NAME), JSON.stringify(profileSchema.parse(profile), null, 2) + '\n', 'replace', `the profile in ${home}`);
 }

@@ -43,6 +43,7 @@ export const errorCodes = {
   TLS_UNTRUSTED: { status: 502, close: null, message: 'the relay presented a TLS certificate this client does not trust', hint: 'if the relay uses a private CA, pass --ca FILE (or set HOTLINE_CA) with that CA certificate' },
   DATA_DIR_LOCKED: { status: 409, close: null, message: 'the relay data directory is in use by another relay', hint: 'stop the other relay, or give this one its own --data DIR' },
   WRONG_PASSPHRASE: { status: 401, close: null, message: 'wrong passphrase for the keyfile', hint: 'check HOTLINE_PASSPHRASE' },
+  WEAK_PASSPHRASE: { status: 400, close: null, message: 'the passphrase is too weak for a new keyfile', hint: 'use 4 or more unrelated words, at least 12 characters' },
   NO_IDENTITY: { status: 404, close: null, message: 'no identity in HOTLINE_HOME', hint: 'run `hotline init --name NAME` first' },
   KEY_CHANGED: { status: 409, close: null, message: 'a pinned contact key has changed', hint: 'verify the new fingerprint out of band, then `hotline trust KEYID FP`' },
   NO_CHARTER: { status: 409, close: null, message: 'this channel has no charter signed by both state authorities', hint: 'the two authorities sign one with `hotline charter propose` and `hotline charter sign`' },

@@ -14,7 +14,8 @@ import {
   utf8,
   type Identity,
 } from '../../shared/index.ts';
-import { b64uText, deriveKey, kdfSchema, newKdfParams, openKeyfile, parseOpenedPlaintext, sealPlaintext, type KeyfileKind, type SealedFields } from '../keyfile-sealing.ts';
+import { b64uText, deriveKey, kdfBelowDefault, kdfSchema, newKdfParams, openKeyfile, parseOpenedPlaintext, sealPlaintext, type KeyfileKind, type SealedFields } from '../keyfile-sealing.ts';
+import { requireStrongPassphrase } from '../../shared/passphrase-policy.ts';
 import { ensurePrivateDir, errnoCode, ioError, writeFileAtomic } from './atomic-file.ts';
 
 /** The authority keyfile's name inside HOTLINE_HOME (a PoC's identity.key may sit next to it; they never mix). */
@@ -51,7 +52,8 @@ const sealedDataSchema = z.strictObject({
 /**
  * Creates HOTLINE_HOME (0700) if needed and a new authority keyfile in it (0600) with a fresh Ed25519 key.
  * Callers must have awaited `initCrypto()` first. Throws BAD_INPUT for an empty passphrase, a state code or
- * name that is not one, CONFLICT when an authority keyfile is already there.
+ * name that is not one, WEAK_PASSPHRASE for a passphrase the policy refuses (shared/passphrase-policy.ts),
+ * CONFLICT when an authority keyfile is already there.
  * @example const authority = createAuthority(home, passphrase, 'CN', 'CN national CERT', Date.now());
  */
 export function createAuthority(home: string, passphrase: string, state: string, name: string, now: number): Authority {
@@ -59,26 +61,13 @@ export function createAuthority(home: string, passphrase: string, state: string,
   if (!stateCodeSchema.safeParse(state).success) throw new HotlineError('BAD_INPUT', `"${state}" is not a state code (2–8 capitals or digits, e.g. US, CN)`);
   const named = nameSchema.safeParse(name);
   if (!named.success || name.trim() === '') throw new HotlineError('BAD_INPUT', 'the authority name must be 1 to 80 characters, without control characters');
+  requireStrongPassphrase(passphrase, [state, name]);
   ensurePrivateDir(home);
   if (authorityExists(home)) throw alreadyExists(home);
 
-  const kdf = newKdfParams();
-  const key = deriveKey(passphrase, kdf, KEYFILE_KIND);
   const identity = createIdentity();
   const plaintext = utf8(JSON.stringify({ state, name, createdAt: now, authoritySecret: toB64u(identity.keys.secretKey) } satisfies z.infer<typeof sealedDataSchema>));
-  let sealedFields: SealedFields;
-  try {
-    sealedFields = sealPlaintext(KEYFILE_KIND, key, kdf, plaintext);
-  } finally {
-    key.fill(0);
-  }
-  const text = `${JSON.stringify({ v: KEYFILE_VERSION, kind: 'authority', ...sealedFields })}\n`;
-  try {
-    writeFileAtomic(keyfilePath(home), text, 'create');
-  } catch (cause) {
-    if (cause instanceof HotlineError && cause.code === 'CONFLICT') throw alreadyExists(home);
-    throw cause;
-  }
+  writeAuthorityKeyfile(home, passphrase, plaintext, 'create');
   return Object.freeze({ home, state, name, createdAt: now, identity });
 }
 
@@ -98,10 +87,13 @@ export function openAuthority(home: string, passphrase: string): Authority {
     }
     throw ioError(`cannot read the authority keyfile in ${home}`, cause);
   }
-  const { key, plaintext } = openKeyfile(KEYFILE_KIND, home, passphrase, text, keyfileSchema, (cause) => damaged(home, cause));
+  const { keyfile, key, plaintext } = openKeyfile(KEYFILE_KIND, home, passphrase, text, keyfileSchema, (cause) => damaged(home, cause));
   key.fill(0);
   try {
-    return decodeAuthority(home, plaintext);
+    const authority = decodeAuthority(home, plaintext);
+    // Sealed at an older, lower cost: re-sealed at today's cost (the same key, a new salt), atomically.
+    if (kdfBelowDefault(keyfile.kdf)) writeAuthorityKeyfile(home, passphrase, plaintext.slice(), 'replace');
+    return authority;
   } finally {
     plaintext.fill(0);
   }
@@ -110,6 +102,25 @@ export function openAuthority(home: string, passphrase: string): Authority {
 /** True when HOTLINE_HOME holds an authority keyfile (it is not opened). */
 export function authorityExists(home: string): boolean {
   return fs.existsSync(keyfilePath(home));
+}
+
+/** Seals `plaintext` (wiped) at today's KDF cost and puts it in place atomically; 'create' refuses an existing keyfile (CONFLICT). */
+function writeAuthorityKeyfile(home: string, passphrase: string, plaintext: Uint8Array, mode: 'create' | 'replace'): void {
+  const kdf = newKdfParams();
+  const key = deriveKey(passphrase, kdf, KEYFILE_KIND);
+  let sealedFields: SealedFields;
+  try {
+    sealedFields = sealPlaintext(KEYFILE_KIND, key, kdf, plaintext);
+  } finally {
+    key.fill(0);
+  }
+  const text = `${JSON.stringify({ v: KEYFILE_VERSION, kind: 'authority', ...sealedFields })}\n`;
+  try {
+    writeFileAtomic(keyfilePath(home), text, mode, `the authority keyfile in ${home}`);
+  } catch (cause) {
+    if (cause instanceof HotlineError && cause.code === 'CONFLICT') throw alreadyExists(home);
+    throw cause;
+  }
 }
 
 function keyfilePath(home: string): string {

@@ -43,7 +43,7 @@ import { authorityExists, createAuthority, openAuthority, type Authority } from 
 import { countersignCharter, signatureStatus, type SignatureStatus } from '../authority/charter-countersign.ts';
 import { parseChannel, proposeCharter, type CharterTermsChange } from '../authority/charter-proposal.ts';
 import { addRosterMember, MIN_KID_PREFIX, removeRosterMember, type RosterEdit } from '../authority/roster-edit.ts';
-import { adminToken, fail, hotlineHome, httpUrlOf, normaliseRelayUrl, openIdentity, output, passphrase, withClient } from './context.ts';
+import { adminToken, authorityPassphrase, fail, hotlineHome, httpUrlOf, normaliseRelayUrl, openIdentity, output, withClient } from './context.ts';
 import { HotlineClient } from '../hotline-client.ts';
 import { keystoreExists } from '../keystore.ts';
 import { relayRequest } from './relay-http.ts';
@@ -436,13 +436,6 @@ ${ENV_HELP}
         fail('charter show', e, !!opts.json);
       }
     });
-}
-
-/** The authority passphrase: HOTLINE_AUTHORITY_PASSPHRASE (so one HOTLINE_HOME can hold a PoC and an authority), else as for the PoC. */
-async function authorityPassphrase(purpose: 'unlock' | 'create'): Promise<string> {
-  const own = process.env.HOTLINE_AUTHORITY_PASSPHRASE;
-  if (own !== undefined && own !== '') return own;
-  return passphrase(purpose);
 }
 
 async function openOwnAuthority(): Promise<Authority> {

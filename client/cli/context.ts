@@ -54,11 +54,59 @@ async function promptHidden(question: string): Promise<string> {
   }
 }
 
+/** The passphrase variables: each is read once, with its _FILE twin, and removed from the environment (takeSecret). */
+export const PASSPHRASE_ENV = 'HOTLINE_PASSPHRASE';
+export const AUTHORITY_PASSPHRASE_ENV = 'HOTLINE_AUTHORITY_PASSPHRASE';
+
+/** What this process took from the environment: kept in memory, since the variables are gone once read. */
+interface TakenPassphrases {
+  readonly poc: string | undefined;
+  readonly authority: string | undefined;
+  /** A _FILE that could not be read: reported when a passphrase is needed, not at start. */
+  readonly error: HotlineError | null;
+}
+let taken: TakenPassphrases | null = null;
+
+/**
+ * Takes HOTLINE_PASSPHRASE(_FILE) and HOTLINE_AUTHORITY_PASSPHRASE(_FILE) out of the environment, once per process, and
+ * keeps them for every later unlock in it (a command that opens two keyfiles, listen reconnecting). The CLI calls it
+ * first thing, so no child process it starts ever inherits a passphrase. Never throws.
+ */
+export function takePassphrases(): TakenPassphrases {
+  if (taken) return taken;
+  let error: HotlineError | null = null;
+  const take = (name: string): string | undefined => {
+    try {
+      return takeSecret(name);
+    } catch (cause) {
+      error ??= toHotlineError(cause);
+      return undefined;
+    }
+  };
+  taken = { poc: take(PASSPHRASE_ENV), authority: take(AUTHORITY_PASSPHRASE_ENV), error };
+  return taken;
+}
+
+/** The PoC passphrase: HOTLINE_PASSPHRASE or the file HOTLINE_PASSPHRASE_FILE names, else asked on a terminal. */
 export async function passphrase(purpose: 'unlock' | 'create'): Promise<string> {
-  const fromEnv = process.env.HOTLINE_PASSPHRASE;
-  if (fromEnv !== undefined && fromEnv !== '') return fromEnv;
+  const { poc, error } = takePassphrases();
+  if (error) throw error;
+  if (poc !== undefined) return poc;
+  return askPassphrase(purpose, `set ${PASSPHRASE_ENV} or ${PASSPHRASE_ENV}_FILE`);
+}
+
+/** The authority passphrase: HOTLINE_AUTHORITY_PASSPHRASE(_FILE) (so one HOTLINE_HOME can hold a PoC and an authority), else as for the PoC. */
+export async function authorityPassphrase(purpose: 'unlock' | 'create'): Promise<string> {
+  const { authority, error } = takePassphrases();
+  if (error) throw error;
+  if (authority !== undefined) return authority;
+  return passphrase(purpose);
+}
+
+/** Asked on a terminal (twice for a new keyfile); never read from anywhere else. */
+async function askPassphrase(purpose: 'unlock' | 'create', how: string): Promise<string> {
   if (!process.stdin.isTTY) {
-    throw new HotlineError('WRONG_PASSPHRASE', 'no passphrase: set HOTLINE_PASSPHRASE (or run on a terminal to be asked)');
+    throw new HotlineError('WRONG_PASSPHRASE', `no passphrase: ${how} (or run on a terminal to be asked)`);
   }
   const first = await promptHidden(purpose === 'create' ? 'New passphrase for this identity: ' : 'Passphrase: ');
   if (purpose === 'create') {

@@ -4,6 +4,7 @@ import { resolve } from 'node:path';
 import { registerAdminCommands } from './admin-commands.ts';
 import { registerAuthorityCommands } from './authority-commands.ts';
 import { registerCheckCommands } from './check-commands.ts';
+import { takePassphrases } from './context.ts';
 import { registerDrillCommands } from './drill-commands.ts';
 import { registerIdentityCommands } from './identity-commands.ts';
 import { registerMessageCommands } from './message-commands.ts';
@@ -12,6 +13,8 @@ import { registerWitnessCommands } from './witness-commands.ts';
 
 // Everything this process writes under HOTLINE_HOME (history with plaintext, profile) is for this user only.
 process.umask(0o077);
+// Passphrases leave the environment before anything runs: no child process inherits them (kept in memory, read once).
+takePassphrases();
 
 const program = new Command('hotline')
   .description('Hotline: end-to-end encrypted, signed notices between states, with acknowledgement deadlines.')
@@ -22,7 +25,7 @@ const program = new Command('hotline')
     `
 Environment:
   HOTLINE_HOME        this PoC's state dir (default ~/.hotline)
-  HOTLINE_PASSPHRASE  unlocks the keyfile (asked on a terminal when unset)
+  HOTLINE_PASSPHRASE  unlocks the keyfile (or HOTLINE_PASSPHRASE_FILE naming a file; asked on a terminal when unset)
   HOTLINE_RELAY       relay URL, e.g. ws://127.0.0.1:7300 or wss://relay.example:7300 (several, comma-separated)
   HOTLINE_CA          PEM file of a private CA that signed a relay's TLS certificate (as --ca)
   HOTLINE_ADMIN_TOKEN admin token for \`hotline admin\`

@@ -1,7 +1,6 @@
 // `hotline witness export`: the witness statements this PoC signed about the relays' audit heads, as a file a verifier checks bundles against.
 import type { Command } from 'commander';
-import { writeFileSync } from 'node:fs';
-import { witnessFileOf } from '../evidence/witness-file.ts';
+import { witnessFileOf, writeWitnessFile } from '../evidence/witness-file.ts';
 import { fail, hotlineHome, output } from './context.ts';
 
 export function registerWitnessCommands(program: Command): void {
@@ -20,7 +19,7 @@ export function registerWitnessCommands(program: Command): void {
           process.stdout.write(text);
           return;
         }
-        writeFileSync(opts.out, text);
+        writeWitnessFile(opts.out, file);
         const relays = new Set(file.statements.map((s) => s.relay)).size;
         output(opts, { out: opts.out, kid: file.kid, state: file.state, statements: file.statements.length }, () =>
           `wrote ${opts.out}: ${file.statements.length} witness statement(s) of ${file.kid.slice(0, 10)}… (${file.state}) about ${relays} relay(s)`,

@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { HotlineError, keyIdSchema, stateCodeSchema, verifyWitness, witnessStatementSchema, type WitnessStatement } from '../../shared/index.ts';
+import { writeFileAtomic } from '../authority/atomic-file.ts';
 import { HistoryStore } from '../history.ts';
 import { readProfile } from '../profile.ts';
 
@@ -39,6 +40,11 @@ export function witnessFileOf(home: string): WitnessFile {
   const profile = readProfile(home);
   if (!profile?.state) throw new HotlineError('NO_IDENTITY', `${home} holds no joined identity (profile.json with a state)`);
   return { format: WITNESS_FILE_FORMAT, kid: profile.kid, state: profile.state, statements: readWitnessStatements(home) };
+}
+
+/** Writes an exported witness file at `path` atomically, 0600 whatever the umask (it names this PoC's relays and times). */
+export function writeWitnessFile(path: string, file: WitnessFile): void {
+  writeFileAtomic(path, JSON.stringify(file, null, 2) + '\n', 'replace');
 }
 
 /**

@@ -26,8 +26,8 @@ const readJson = (file: string): unknown => JSON.parse(readFileSync(file, 'utf8'
 beforeAll(async () => {
   await initCrypto();
   root = tempDir('authority-cli');
-  cn = { home: join(root, 'cn'), passphrase: 'cn-authority-pass' };
-  us = { home: join(root, 'us'), passphrase: 'us-authority-pass' };
+  cn = { home: join(root, 'cn'), passphrase: 'cn authority: violet kettle harbour' };
+  us = { home: join(root, 'us'), passphrase: 'us authority: copper meadow signal' };
   cnAuthority = await hotlineJson<Whoami>(['authority', 'init', '--state', 'CN', '--name', 'CN national CERT'], cn);
   usAuthority = await hotlineJson<Whoami>(['authority', 'init', '--state', 'us'], us);
 }, 60_000);
@@ -38,8 +38,8 @@ afterAll(() => {
 
 /** CN proposes version 1 of CN-US to US's authority and US signs it; returns the file. */
 async function ceremony(label: string): Promise<string> {
-  const a = { home: join(root, `${label}-cn`), passphrase: 'a' };
-  const b = { home: join(root, `${label}-us`), passphrase: 'b' };
+  const a = { home: join(root, `${label}-cn`), passphrase: 'a: tundra mosaic pelican' };
+  const b = { home: join(root, `${label}-us`), passphrase: 'b: walnut glacier sonnet' };
   const cnA = await hotlineJson<Whoami>(['authority', 'init', '--state', 'CN'], a);
   const usA = await hotlineJson<Whoami>(['authority', 'init', '--state', 'US'], b);
   const file = join(root, `${label}-charter.json`);
@@ -72,7 +72,7 @@ describe('hotline authority', () => {
   });
 
   it('says NO_AUTHORITY in a HOTLINE_HOME without one', async () => {
-    const r = await hotline(['roster', 'show'], { home: join(root, 'nobody'), passphrase: 'x' });
+    const r = await hotline(['roster', 'show'], { home: join(root, 'nobody'), passphrase: 'x: juniper socket falcon' });
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/authority init --state CODE.*\[NO_AUTHORITY\]/);
   });
@@ -98,7 +98,7 @@ describe('hotline roster', () => {
   });
 
   it('refuses a look-alike name within the state (Cyrillic о) with LOOKALIKE_NAME naming both', async () => {
-    const env = { home: join(root, 'lookalike'), passphrase: 'l' };
+    const env = { home: join(root, 'lookalike'), passphrase: 'l: cobalt prairie whistle' };
     await hotlineJson(['authority', 'init', '--state', 'CN'], env);
     await hotlineJson(['roster', 'add', memberKid('first'), '--name', 'CN CERT duty officer', '--role', 'poc'], env);
     const r = await hotline(['roster', 'add', memberKid('second'), '--name', 'CN CERT duty \u043efficer', '--role', 'alternate'], env);
@@ -111,7 +111,7 @@ describe('hotline roster', () => {
   });
 
   it('refuses to add a member already on the roster with the same name and role, and signs a new version for a new role', async () => {
-    const env = { home: join(root, 'again'), passphrase: 'g' };
+    const env = { home: join(root, 'again'), passphrase: 'g: granite orchard beacon' };
     await hotlineJson(['authority', 'init', '--state', 'US'], env);
     const kid = memberKid('again');
     await hotlineJson(['roster', 'add', kid, '--name', 'US duty officer', '--role', 'poc'], env);
@@ -123,7 +123,7 @@ describe('hotline roster', () => {
   });
 
   it('remove signs a version without the member that extends the previous one', async () => {
-    const env = { home: join(root, 'remove'), passphrase: 'r' };
+    const env = { home: join(root, 'remove'), passphrase: 'r: marble thistle comet' };
     const who = await hotlineJson<Whoami>(['authority', 'init', '--state', 'US'], env);
     const kid = memberKid('leaving');
     await hotlineJson(['roster', 'add', kid, '--name', 'US night officer', '--role', 'poc'], env);
@@ -170,8 +170,8 @@ describe('hotline charter', () => {
 
   it('version 2 extends version 1: the proposer records the countersigned v1, and the other side checks the link', async () => {
     const v1 = await ceremony('v2');
-    const a = { home: join(root, 'v2-cn'), passphrase: 'a' };
-    const b = { home: join(root, 'v2-us'), passphrase: 'b' };
+    const a = { home: join(root, 'v2-cn'), passphrase: 'a: tundra mosaic pelican' };
+    const b = { home: join(root, 'v2-us'), passphrase: 'b: walnut glacier sonnet' };
     // No relay named: the countersigned v1 is only recorded, and the command says there is nowhere to publish.
     const recorded = await hotline(['charter', 'publish', v1], a);
     expect(recorded.stderr).toContain('no relay to publish to');
@@ -189,12 +189,12 @@ describe('hotline charter', () => {
 
   it('sign refuses version 1 when a different version 1 is already signed on record', async () => {
     await ceremony('fork');
-    const other = { home: join(root, 'fork-cn2'), passphrase: 'c' };
+    const other = { home: join(root, 'fork-cn2'), passphrase: 'c: saffron ledger tunnel' };
     const cn2 = await hotlineJson<Whoami>(['authority', 'init', '--state', 'CN'], other);
-    const usKid = (await hotlineJson<Whoami>(['authority', 'whoami'], { home: join(root, 'fork-us'), passphrase: 'b' })).kid;
+    const usKid = (await hotlineJson<Whoami>(['authority', 'whoami'], { home: join(root, 'fork-us'), passphrase: 'b: walnut glacier sonnet' })).kid;
     const file = join(root, 'fork-second.json');
     await hotlineJson(['charter', 'propose', 'CN-US', '--peer', usKid, '--out', file], other);
-    const r = await hotline(['charter', 'sign', file, '--peer-fingerprint', cn2.fingerprint], { home: join(root, 'fork-us'), passphrase: 'b' });
+    const r = await hotline(['charter', 'sign', file, '--peer-fingerprint', cn2.fingerprint], { home: join(root, 'fork-us'), passphrase: 'b: walnut glacier sonnet' });
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain('[TRUST_FORK]');
   });

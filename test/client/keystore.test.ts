@@ -7,9 +7,14 @@ import { createKeystore, KEYFILE_NAME, keystoreExists, openKeystore } from '../.
 import {
   agree,
   agreementKeyPair,
+  createIdentity,
+  createPrekey,
+  deriveKey,
   fromB64u,
   HotlineError,
   initCrypto,
+  sealPlaintext,
+  utf8,
   PREKEY_GRACE_MS,
   PREKEY_VALIDITY_MS,
   toB64u,
@@ -74,11 +79,11 @@ describe('keystore', () => {
     expect(keystore.currentPrekey(T0).owner).toBe(keystore.identity.kid);
   });
 
-  it('writes the keyfile format v1 with scrypt parameters and a 16-byte salt', () => {
+  it('writes the keyfile format v1 with scrypt parameters (N=2^17, r=8) and a 16-byte salt', () => {
     createKeystore(home, PASSPHRASE, NAME, T0);
     const keyfile = readKeyfile();
     expect(keyfile.v).toBe(1);
-    expect(keyfile.kdf).toMatchObject({ alg: 'scrypt', N: 32768, r: 8, p: 1 });
+    expect(keyfile.kdf).toMatchObject({ alg: 'scrypt', N: 2 ** 17, r: 8, p: 1 });
     expect(fromB64u(keyfile.kdf['salt'] as string)).toHaveLength(16);
   });
 
@@ -216,5 +221,88 @@ describe('keystore', () => {
     const after = readKeyfile();
     expect(after.kdf).toEqual(before.kdf);
     expect(after.sealed).not.toBe(before.sealed);
+  });
+});
+
+/** A keyfile as every version before the KDF raise wrote it: scrypt N=2^15, r=8, p=1, same layout and associated data. */
+function writeLegacyKeyfile(passphrase: string): { kid: string; prekeyId: string } {
+  fs.mkdirSync(home, { recursive: true, mode: 0o700 });
+  const identity = createIdentity();
+  const first = createPrekey(identity, T0);
+  const kdf = { alg: 'scrypt' as const, N: 2 ** 15, r: 8 as const, p: 1, salt: toB64u(new Uint8Array(16).fill(7)) };
+  const kind = { aad: utf8('hotline-keyfile-v1'), label: 'the keyfile' };
+  const plaintext = utf8(JSON.stringify({ name: NAME, createdAt: T0, identitySecret: toB64u(identity.keys.secretKey), prekeys: [{ prekey: first.prekey, secretKey: toB64u(first.secretKey) }] }));
+  const key = deriveKey(passphrase, kdf, kind);
+  fs.writeFileSync(keyfilePath(), `${JSON.stringify({ v: 1, ...sealPlaintext(kind, key, kdf, plaintext) })}\n`, { mode: 0o600 });
+  return { kid: identity.kid, prekeyId: first.prekey.prekeyId };
+}
+
+describe('keystore: KDF cost and old keyfiles', () => {
+  it('opens a keyfile sealed at the old cost (N=2^15) and re-seals it at the new cost, same secrets', () => {
+    const legacy = writeLegacyKeyfile(PASSPHRASE);
+    const opened = openKeystore(home, PASSPHRASE);
+    expect(opened.identity.kid).toBe(legacy.kid);
+    const after = readKeyfile();
+    expect(after.kdf).toMatchObject({ alg: 'scrypt', N: 2 ** 17, r: 8, p: 1 });
+    expect(after.kdf['salt']).not.toBe(toB64u(new Uint8Array(16).fill(7)));
+    expect(fs.statSync(keyfilePath()).mode & 0o777).toBe(0o600);
+    expect(fs.readdirSync(home)).toEqual([KEYFILE_NAME]);
+    // The upgraded file opens with the same passphrase, holds the same identity and prekey, and is not re-sealed again.
+    const before = fs.readFileSync(keyfilePath());
+    const again = openKeystore(home, PASSPHRASE);
+    expect(again.identity.kid).toBe(legacy.kid);
+    expect([...again.prekeySecrets().keys()]).toEqual([legacy.prekeyId]);
+    expect(fs.readFileSync(keyfilePath())).toEqual(before);
+  });
+
+  it('refuses an old keyfile with a wrong passphrase (WRONG_PASSPHRASE) and leaves it as it was', () => {
+    writeLegacyKeyfile(PASSPHRASE);
+    const before = fs.readFileSync(keyfilePath());
+    expectCode(() => openKeystore(home, 'wrong horse battery staple'), 'WRONG_PASSPHRASE');
+    expect(fs.readFileSync(keyfilePath())).toEqual(before);
+  });
+
+  it('does not open a keyfile whose cost was lowered in the file (the parameters are inputs of the key) and does not rewrite it', () => {
+    createKeystore(home, PASSPHRASE, NAME, T0);
+    const keyfile = readKeyfile();
+    const lowered = JSON.stringify({ ...keyfile, kdf: { ...keyfile.kdf, N: 2 ** 15 } });
+    fs.writeFileSync(keyfilePath(), lowered);
+    expectCode(() => openKeystore(home, PASSPHRASE), 'WRONG_PASSPHRASE');
+    expect(fs.readFileSync(keyfilePath(), 'utf8')).toBe(lowered);
+  });
+
+  it('refuses a cost below the floor (N=2^14) or above the ceiling as a damaged file, before running scrypt', () => {
+    createKeystore(home, PASSPHRASE, NAME, T0);
+    const keyfile = readKeyfile();
+    for (const N of [2 ** 14, 2 ** 10, 2 ** 20]) {
+      fs.writeFileSync(keyfilePath(), JSON.stringify({ ...keyfile, kdf: { ...keyfile.kdf, N } }));
+      const started = performance.now();
+      expectCode(() => openKeystore(home, PASSPHRASE), 'BAD_INPUT');
+      expect(performance.now() - started).toBeLessThan(100);
+    }
+    fs.writeFileSync(keyfilePath(), JSON.stringify({ ...keyfile, kdf: { ...keyfile.kdf, r: 1 } }));
+    expectCode(() => openKeystore(home, PASSPHRASE), 'BAD_INPUT');
+  });
+});
+
+describe('keystore: passphrase policy on creation', () => {
+  it('refuses "42" with WEAK_PASSPHRASE, a message that says why and how, and writes nothing', () => {
+    const error = expectCode(() => createKeystore(home, '42', NAME, T0), 'WEAK_PASSPHRASE');
+    expect(error.message).toContain('passphrase too short');
+    expect(error.message).toContain('4 or more unrelated words');
+    expect(keystoreExists(home)).toBe(false);
+  });
+
+  it('refuses a long but common passphrase, and one built from the name it protects', () => {
+    const common = expectCode(() => createKeystore(home, 'password1234567', NAME, T0), 'WEAK_PASSPHRASE');
+    expect(common.message).toMatch(/passphrase too weak: .* would be guessed in .* offline/);
+    expect(common.message).not.toContain('password1234567');
+    expectCode(() => createKeystore(home, NAME, NAME, T0), 'WEAK_PASSPHRASE');
+    expect(keystoreExists(home)).toBe(false);
+  });
+
+  it('never applies the policy when unlocking: an old keyfile with a weak passphrase still opens', () => {
+    const legacy = writeLegacyKeyfile('42');
+    expect(openKeystore(home, '42').identity.kid).toBe(legacy.kid);
   });
 });

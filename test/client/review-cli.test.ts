@@ -34,7 +34,7 @@ async function submit(peer: RawPeer, to: RawPeer[], header: Partial<Omit<Envelop
 }
 
 async function enrolCli(label: string, state: string, role: 'reviewer'): Promise<CliEnv> {
-  const env: CliEnv = { home: join(root, label), relay: relay.url, passphrase: `pass-${label}` };
+  const env: CliEnv = { home: join(root, label), relay: relay.url, passphrase: `pass-${label}: amber quarry lantern` };
   const { invite } = await adminCall<{ invite: string }>(relay, 'POST', '/invites', { state, role, name: `${state} ${role}` });
   await hotlineJson(['init', '--name', `${state} ${role}`], env);
   await hotlineJson(['join', invite], env);

@@ -128,7 +128,7 @@ export async function startRelayProcess(dataDir: string, extraArgs: readonly str
 
 /** A PoC (or director, reviewer) made the way a person would: `admin invite`, then `init` and `join` in its own HOTLINE_HOME. */
 export async function enrolWithCli(root: string, relayUrl: string, admin: CliEnv, label: string, state: string, role: string, name: string): Promise<CliEnv> {
-  const env: CliEnv = { home: join(root, label), relay: relayUrl, passphrase: `pass-${label}` };
+  const env: CliEnv = { home: join(root, label), relay: relayUrl, passphrase: `pass-${label}: amber quarry lantern` };
   const { invite } = await hotlineJson<{ invite: string }>(['admin', 'invite', '--state', state, '--role', role], admin);
   await hotlineJson(['init', '--name', name], env);
   const pin = role === 'director' ? [] : ['--authority', await readyAuthorityFingerprint(state)];

@@ -39,7 +39,7 @@ export interface EnrolOptions {
  */
 export async function enrolPoc(relay: EnrolTarget, options: EnrolOptions): Promise<EnrolledPoc> {
   const home = join(options.root, options.label);
-  const passphrase = `passphrase of ${options.label}`;
+  const passphrase = `passphrase of ${options.label}: amber quarry lantern`;
   const name = options.name ?? `${options.state} ${options.label}`;
   const now = options.now ?? Date.now();
   const keystore = createKeystore(home, passphrase, name, now);
@@ -119,7 +119,7 @@ export interface MultiRelayPoc {
  */
 export async function joinRelays(root: string, label: string, state: string, relays: readonly EnrolTarget[], now = Date.now()): Promise<MultiRelayPoc> {
   const home = join(root, label);
-  const keystore = createKeystore(home, 'pw', `${state} officer`, now);
+  const keystore = createKeystore(home, 'pw: amber quarry lantern', `${state} officer`, now);
   const joined: Profile['relays'] = [];
   let role: Profile['role'] = null;
   for (const relay of relays) {
