@@ -1,17 +1,17 @@
-// Reviewer HTTP: /v1/review/* (token, records, aggregates, export: metadata and timing only, never bodies) and the /review dashboard with its vendored uPlot.
+// Reviewer HTTP: /v1/review/* (token, records and their CSV, aggregates, communication checks, export: metadata and timing only, never bodies) and the /review dashboard with its vendored uPlot.
 import express, { type Request, type Router } from 'express';
 import Database from 'better-sqlite3';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { contentQueryPattern, HotlineError, reviewQuerySchema, type ReviewQuery, type TimingFilter } from '../shared/index.ts';
+import { contentQueryPattern, HotlineError, reviewQuerySchema, timingCsvHeader, timingCsvRow, type ReviewQuery, type TimingFilter } from '../shared/index.ts';
 import type { AuditLog } from './audit-log.ts';
 import type { Clock } from './clock.ts';
 import { buildReviewBundle } from './review-export.ts';
 import type { ManifestSigner } from './audit-log.ts';
 import { ReviewTokens, type ReviewGrant } from './review-tokens.ts';
 import type { RelayStore } from './store.ts';
-import { prepareTimingIndexes, timingAggregates, timingRecords } from './timing-records.ts';
+import { checkResults, matchingNoticeIds, prepareTimingIndexes, timingAggregates, timingRecords, timingRecordsFor } from './timing-records.ts';
 
 export interface ReviewDeps {
   /** A read-only connection to the relay database. */
@@ -101,6 +101,18 @@ function scopedChannel(deps: ReviewDeps, grant: ReviewGrant, q: ReviewQuery): st
   throw new HotlineError('BAD_INPUT', `name the channel with ?channel= (this reviewer may read ${allowed.join(', ')})`);
 }
 
+/**
+ * The states whose communication-check answers a query may see: the two parties of its (scoped) channel, narrowed to
+ * `state` when given; the operator without a channel sees every state (null), or the one named.
+ */
+function scopedStates(channel: string | undefined, state: string | undefined): string[] | null {
+  const parties = channel === undefined ? null : channel.split('-');
+  if (state === undefined) return parties;
+  return parties === null || parties.includes(state) ? [state] : [];
+}
+
+const CSV_CHUNK = 500;
+
 /** /v1/review: POST /token is open (the signed request is the credential); everything else needs a reviewer bearer token. */
 export function createReviewRouter(deps: ReviewDeps): Router {
   const router = express.Router();
@@ -119,6 +131,26 @@ export function createReviewRouter(deps: ReviewDeps): Router {
   router.get('/records', (req, res) => {
     const q = reviewQuery(req);
     res.json(timingRecords(deps.db, filterOf(q, scopedChannel(deps, res.locals.grant as ReviewGrant, q)), deps.clock.now(), { limit: q.limit, offset: q.offset }));
+  });
+  router.get('/records.csv', (req, res) => {
+    // Every record the filter matches (the dashboard's "Download CSV"), in the CLI's format (timingCsvRow), newest first like the table.
+    const q = reviewQuery(req);
+    const filter = filterOf(q, scopedChannel(deps, res.locals.grant as ReviewGrant, q));
+    const now = deps.clock.now();
+    const lines = deps.db.transaction(() => {
+      const ids = matchingNoticeIds(deps.db, filter).reverse();
+      const out = [timingCsvHeader];
+      for (let i = 0; i < ids.length; i += CSV_CHUNK) out.push(...timingRecordsFor(deps.db, ids.slice(i, i + CSV_CHUNK), now).map(timingCsvRow));
+      return out;
+    })();
+    res.set('content-type', 'text/csv; charset=utf-8');
+    res.set('content-disposition', `attachment; filename="hotline-records-${new Date(now).toISOString().slice(0, 10)}.csv"`);
+    res.send(`${lines.join('\n')}\n`);
+  });
+  router.get('/checks', (req, res) => {
+    const q = reviewQuery(req);
+    const states = scopedStates(scopedChannel(deps, res.locals.grant as ReviewGrant, q), q.state);
+    res.json(checkResults(deps.db, { states, since: q.since, until: q.until }, deps.clock.now(), { limit: q.limit, offset: q.offset }));
   });
   router.get('/aggregates', (req, res) => {
     const q = reviewQuery(req);

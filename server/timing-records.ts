@@ -3,6 +3,9 @@ import type Database from 'better-sqlite3';
 import {
   HotlineError,
   levels,
+  type CheckOutcome,
+  type CheckResult,
+  type CheckResultsPage,
   timingFilterSchema,
   type DrillMark,
   type EscalationAction,
@@ -535,4 +538,82 @@ export function timingAggregates(db: Database.Database, filter: TimingFilter, no
   let columns = columnsCache.get(db);
   if (!columns) columnsCache.set(db, (columns = new TimingColumns(db)));
   return columns.aggregates(filter, now, bucket);
+}
+
+/** Which communication checks a reviewer sees: asked keys of these states only (null: every state), started in [since, until). */
+export interface CheckScope {
+  readonly states: readonly string[] | null;
+  readonly since?: number;
+  readonly until?: number;
+}
+
+interface CheckRow {
+  check_id: string;
+  started_by: string;
+  target_state: string | null;
+  within_ms: number;
+  started_at: number;
+  deadline: number;
+  ended_at: number | null;
+}
+
+interface CheckTargetRow {
+  check_id: string;
+  kid: string;
+  state: string;
+  role: CheckResult['targets'][number]['role'];
+  name: string;
+  received_at: number | null;
+  acked_at: number | null;
+}
+
+/**
+ * Communication checks, newest first, as far as a scope sees them: only the asked keys of its states, and the counts
+ * over those (a check that asked none of them is left out, so a reviewer cannot even learn that it happened). An
+ * asked key answered when its person's signed ack came by the deadline (as `CommunicationChecks.status` judges it),
+ * late after it, missing when none came and the time is up, open before. Never a signature, never message text.
+ * @example checkResults(db, { states: ['CN', 'US'] }, Date.now(), { limit: 10 }).checks[0]?.missing
+ */
+export function checkResults(db: Database.Database, scope: CheckScope, now: number, paging: TimingPaging = {}): CheckResultsPage {
+  const limit = Math.max(1, Math.min(1000, Math.trunc(paging.limit ?? 20)));
+  const offset = Math.max(0, Math.trunc(paging.offset ?? 0));
+  const params = {
+    states: scope.states === null ? null : JSON.stringify(scope.states),
+    since: scope.since ?? null,
+    until: scope.until ?? null,
+  };
+  const where = `(@since IS NULL OR c.started_at >= @since) AND (@until IS NULL OR c.started_at < @until)
+    AND EXISTS (SELECT 1 FROM check_targets t WHERE t.check_id = c.check_id AND (@states IS NULL OR t.state IN (SELECT value FROM json_each(@states))))`;
+  const total = (stmt(db, `SELECT COUNT(*) AS n FROM checks c WHERE ${where}`).get(params) as { n: number }).n;
+  const rows = stmt(db, `SELECT c.* FROM checks c WHERE ${where} ORDER BY c.started_at DESC, c.check_id DESC LIMIT @limit OFFSET @offset`).all({ ...params, limit, offset }) as CheckRow[];
+  const targets = stmt(
+    db,
+    `SELECT t.check_id, t.kid, t.state, t.role, t.name, t.received_at, t.acked_at FROM json_each(@ids) j CROSS JOIN check_targets t ON t.check_id = j.value
+     WHERE @states IS NULL OR t.state IN (SELECT value FROM json_each(@states)) ORDER BY t.state, t.role, t.name`,
+  ).all({ ids: JSON.stringify(rows.map((r) => r.check_id)), states: params.states }) as CheckTargetRow[];
+  const targetsOf = groupBy(targets, (t) => t.check_id);
+  const checks = rows.map((c): CheckResult => {
+    const asked = (targetsOf.get(c.check_id) ?? []).map((t) => {
+      const outcome: CheckOutcome =
+        t.acked_at !== null ? (t.acked_at <= c.deadline ? 'answered' : 'late') : c.ended_at !== null || now > c.deadline ? 'missing' : 'open';
+      return { kid: t.kid, state: t.state, role: t.role, name: t.name, receivedAt: t.received_at, ackedAt: t.acked_at, outcome };
+    });
+    const count = (o: CheckOutcome) => asked.filter((t) => t.outcome === o).length;
+    return {
+      checkId: c.check_id,
+      startedBy: c.started_by,
+      targetState: c.target_state,
+      withinMs: c.within_ms,
+      startedAt: c.started_at,
+      deadline: c.deadline,
+      endedAt: c.ended_at,
+      asked: asked.length,
+      answered: count('answered'),
+      late: count('late'),
+      missing: count('missing'),
+      open: count('open'),
+      targets: asked,
+    };
+  });
+  return { total, limit, offset, now, states: scope.states === null ? null : [...scope.states], checks };
 }

@@ -238,3 +238,81 @@ export const reviewBundleSchema = z.strictObject({
   manifest: bundleManifestSchema.optional(),
 });
 export type ReviewBundle = z.infer<typeof reviewBundleSchema>;
+
+/** Columns of the records CSV (`hotline review report --csv` and the dashboard's GET /v1/review/records.csv): one row per notice. */
+export const timingCsvColumns = [
+  'id', 'channel', 'fromState', 'toState', 'level', 'drillId', 'inject', 'from', 'sentAt', 'acceptedAt', 'clockSkewMs', 'deliveredAt', 'deliveredTo',
+  'ackedAt', 'ackId', 'ackedBy', 'ackDeadline', 'met', 'lateByMs', 'timeToAckMs', 'raises', 'escalationsFired',
+] as const;
+
+function csvCell(v: unknown): string {
+  const s = v === null || v === undefined ? '' : String(v);
+  return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+/** One CSV line (no line break) of a timing record, in the order of `timingCsvColumns`; times as ISO 8601 UTC. */
+export function timingCsvRow(r: TimingRecord): string {
+  const iso = (n: number | null) => (n === null ? '' : new Date(n).toISOString());
+  const values: Record<(typeof timingCsvColumns)[number], unknown> = {
+    id: r.id, channel: r.channel, fromState: r.fromState, toState: r.toState, level: r.level, drillId: r.drill?.drillId ?? '', inject: r.drill?.inject ?? '',
+    from: r.from, sentAt: iso(r.sentAt), acceptedAt: iso(r.acceptedAt), clockSkewMs: r.clockSkewMs, deliveredAt: iso(r.deliveredAt), deliveredTo: r.deliveredTo,
+    ackedAt: iso(r.ackedAt), ackId: r.ackId, ackedBy: r.ackedBy?.kid ?? '', ackDeadline: iso(r.ackDeadline), met: r.met, lateByMs: r.lateByMs, timeToAckMs: r.timeToAckMs,
+    raises: r.raises.length, escalationsFired: r.escalation.filter((s) => s.firedAt !== null).map((s) => s.action).join(' '),
+  };
+  return timingCsvColumns.map((c) => csvCell(values[c])).join(',');
+}
+
+/** The header line of the records CSV. */
+export const timingCsvHeader = timingCsvColumns.join(',');
+
+/** How one asked key answered a communication check: `open` while it has not acknowledged and the check's time is not up. */
+export const checkOutcomes = ['answered', 'late', 'missing', 'open'] as const;
+export type CheckOutcome = (typeof checkOutcomes)[number];
+
+/** One key a communication check asked (metadata only: who, when its device got it, when its person acknowledged). */
+export const checkTargetResultSchema = z.strictObject({
+  kid: keyIdSchema,
+  state: stateCodeSchema,
+  role: roleSchema,
+  name: z.string(),
+  /** Relay time of the device's signed receipt. */
+  receivedAt: timestampSchema.nullable(),
+  /** Relay time of the person's signed ack. */
+  ackedAt: timestampSchema.nullable(),
+  outcome: z.enum(checkOutcomes),
+});
+export type CheckTargetResult = z.infer<typeof checkTargetResultSchema>;
+
+/**
+ * A communication check as a reviewer may see it: only the asked keys of the states its grant covers, and the counts
+ * over those keys alone (a check none of whose asked keys is in scope is not listed).
+ */
+export const checkResultSchema = z.strictObject({
+  checkId: z.string().regex(/^chk-[0-9a-f-]{36}$/),
+  /** 'admin', 'schedule', or who started it. */
+  startedBy: z.string(),
+  /** The one state asked, or null: every state. */
+  targetState: stateCodeSchema.nullable(),
+  withinMs: z.number().int().min(1),
+  startedAt: timestampSchema,
+  deadline: timestampSchema,
+  endedAt: timestampSchema.nullable(),
+  asked: z.number().int().min(0),
+  answered: z.number().int().min(0),
+  late: z.number().int().min(0),
+  missing: z.number().int().min(0),
+  open: z.number().int().min(0),
+  targets: z.array(checkTargetResultSchema),
+});
+export type CheckResult = z.infer<typeof checkResultSchema>;
+
+export const checkResultsPageSchema = z.strictObject({
+  total: z.number().int().min(0),
+  limit: z.number().int().min(1),
+  offset: z.number().int().min(0),
+  now: timestampSchema,
+  /** The states whose asked keys are shown; null: every state (the operator, unfiltered). */
+  states: z.array(stateCodeSchema).nullable(),
+  checks: z.array(checkResultSchema),
+});
+export type CheckResultsPage = z.infer<typeof checkResultsPageSchema>;

@@ -13,6 +13,8 @@ import {
   signStatement,
   stateCodeSchema,
   timingAggregatesSchema,
+  timingCsvHeader,
+  timingCsvRow,
   timingRecordsPageSchema,
   type TimingAggregates,
   type TimingRecord,
@@ -157,27 +159,6 @@ function recordsText(records: readonly TimingRecord[]): string {
   return table([head, ...rows]);
 }
 
-const csvColumns = [
-  'id', 'channel', 'fromState', 'toState', 'level', 'drillId', 'inject', 'from', 'sentAt', 'acceptedAt', 'clockSkewMs', 'deliveredAt', 'deliveredTo',
-  'ackedAt', 'ackId', 'ackedBy', 'ackDeadline', 'met', 'lateByMs', 'timeToAckMs', 'raises', 'escalationsFired',
-] as const;
-
-function csvCell(v: unknown): string {
-  const s = v === null || v === undefined ? '' : String(v);
-  return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
-}
-
-function csvRow(r: TimingRecord): string {
-  const iso = (n: number | null) => (n === null ? '' : new Date(n).toISOString());
-  const values: Record<(typeof csvColumns)[number], unknown> = {
-    id: r.id, channel: r.channel, fromState: r.fromState, toState: r.toState, level: r.level, drillId: r.drill?.drillId ?? '', inject: r.drill?.inject ?? '',
-    from: r.from, sentAt: iso(r.sentAt), acceptedAt: iso(r.acceptedAt), clockSkewMs: r.clockSkewMs, deliveredAt: iso(r.deliveredAt), deliveredTo: r.deliveredTo,
-    ackedAt: iso(r.ackedAt), ackId: r.ackId, ackedBy: r.ackedBy?.kid ?? '', ackDeadline: iso(r.ackDeadline), met: r.met, lateByMs: r.lateByMs, timeToAckMs: r.timeToAckMs,
-    raises: r.raises.length, escalationsFired: r.escalation.filter((s) => s.firedAt !== null).map((s) => s.action).join(' '),
-  };
-  return csvColumns.map((c) => csvCell(values[c])).join(',');
-}
-
 export function registerReviewCommands(program: Command): void {
   const review = program.command('review').description('timing records, aggregates and verifiable exports for reviewers (metadata only, never message text)');
 
@@ -222,10 +203,10 @@ export function registerReviewCommands(program: Command): void {
         return timingRecordsPageSchema.parse(await request(base, 'GET', `/v1/review/records?${pq}`, token));
       };
       if (opts.csv) {
-        const lines = [csvColumns.join(',')];
+        const lines = [timingCsvHeader];
         for (let o = 0; ; o += 1000) {
           const p = await page(o, 1000);
-          lines.push(...p.records.map(csvRow));
+          lines.push(...p.records.map(timingCsvRow));
           if (o + 1000 >= p.total) break;
         }
         process.stdout.write(lines.join('\n') + '\n');

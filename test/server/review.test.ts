@@ -2,6 +2,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   assessBundle,
+  checkResultsPageSchema,
   createIdentity,
   initCrypto,
   signWitness,
@@ -505,6 +506,60 @@ describe('reviewer scope', () => {
       const r = await http('GET', `/v1/review/records${query}`, { token: unlistedToken });
       expect(r.status).toBe(403);
       expect(r.json).toMatchObject({ error: { code: 'FORBIDDEN' } });
+    }
+  });
+
+  it('shows a reviewer communication checks only as far as its states: a US reviewer on CN-US never sees RU answers, nor a check of RU alone', async () => {
+    const ru2 = await RawPeer.enrol(relay, 'RU', 'poc', 'RU night officer');
+    const peers = [cn, ru2];
+    for (const p of peers) p.close();
+    for (const p of peers) expect((await p.connect(relay.url)).type).toBe('welcome');
+    try {
+      // One check of every state, one of RU alone; CN's and RU's officers acknowledge both they were asked in, US stays silent.
+      const everyone = await adminCall<{ checkId: string }>(relay, 'POST', '/checks', { withinMs: 1000 });
+      const ruOnly = await adminCall<{ checkId: string }>(relay, 'POST', '/checks', { state: 'RU', withinMs: 1000 });
+      const sigs: string[] = [];
+      const ack = async (p: RawPeer, checkId: string) => {
+        const sig = signStatement(p.identity, 'hotline-check-ack-v1', { checkId, kid: p.identity.kid, relay: relay.identity.kid });
+        sigs.push(sig);
+        p.send({ type: 'check.ack', rid: `c-${sigs.length}`, checkId, sig });
+        await p.next((m) => m.type === 'ok' || m.type === 'error');
+      };
+      await ack(cn, everyone.checkId);
+      await ack(ru2, everyone.checkId);
+      await ack(ru2, ruOnly.checkId);
+      await passTimeTo(clock, clock.now() + 2000, ticks);
+
+      // The operator sees both checks and every answer.
+      const operator = await adminCall<{ token: string }>(relay, 'POST', '/review-tokens', { name: 'Relay operator', ttlMs: 3_600_000 });
+      const all = checkResultsPageSchema.parse((await http('GET', '/v1/review/checks', { token: operator.token })).json);
+      expect(all.states).toBeNull();
+      expect(all.checks.map((c) => c.checkId)).toEqual(expect.arrayContaining([everyone.checkId, ruOnly.checkId]));
+      const full = all.checks.find((c) => c.checkId === everyone.checkId)!;
+      expect(full.targets.map((t) => t.kid)).toEqual(expect.arrayContaining([ru2.identity.kid, cn.identity.kid, us.identity.kid]));
+      expect(full.targets.find((t) => t.kid === ru2.identity.kid)?.outcome).toBe('answered');
+
+      // The US reviewer (CN-US): the check of every state with CN's and US's PoCs only, counted over them; no trace of RU.
+      const seen = await http('GET', '/v1/review/checks', { token });
+      expect(seen.status).toBe(200);
+      const page = checkResultsPageSchema.parse(seen.json);
+      expect(page.states).toEqual(['CN', 'US']);
+      expect(page.checks.map((c) => c.checkId)).toContain(everyone.checkId);
+      expect(page.checks.map((c) => c.checkId)).not.toContain(ruOnly.checkId);
+      const mine = page.checks.find((c) => c.checkId === everyone.checkId)!;
+      expect(new Set(mine.targets.map((t) => t.kid))).toEqual(new Set([us.identity.kid, cn.identity.kid, cn2.identity.kid]));
+      expect(mine).toMatchObject({ asked: 3, answered: 1, missing: 2, open: 0, late: 0 });
+      expect(mine.targets.find((t) => t.kid === cn.identity.kid)).toMatchObject({ outcome: 'answered', name: 'CN duty officer' });
+      expect(mine.targets.find((t) => t.kid === us.identity.kid)).toMatchObject({ outcome: 'missing', ackedAt: null });
+      for (const secret of [ru2.identity.kid, 'RU night officer', 'RU duty officer', ruOnly.checkId, '"RU"', ...sigs]) expect(seen.text).not.toContain(secret);
+      // Asking for RU by state or by channel gets nothing of it.
+      const byState = await http('GET', '/v1/review/checks?state=RU', { token });
+      expect(checkResultsPageSchema.parse(byState.json)).toMatchObject({ total: 0, checks: [], states: [] });
+      const byChannel = await http('GET', '/v1/review/checks?channel=CN-RU', { token });
+      expect(byChannel.status).toBe(403);
+      expect(byChannel.text).not.toContain(ruOnly.checkId);
+    } finally {
+      ru2.close();
     }
   });
 });
