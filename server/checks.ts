@@ -68,7 +68,24 @@ export class CommunicationChecks {
     });
   }
 
-  status(checkId: string): CheckStatus {
+  /**
+   * The full id of a check from its id or a unique prefix of it (at least chk- and 8 characters of it, as `check run`
+   * prints it short); UNKNOWN_ID for none, BAD_INPUT for a malformed or ambiguous one.
+   */
+  resolveId(idOrPrefix: string): string {
+    const typed = idOrPrefix.trim().toLowerCase();
+    if (!/^chk-[0-9a-f][0-9a-f-]{7,35}$/.test(typed)) {
+      throw new HotlineError('BAD_INPUT', `"${idOrPrefix}" is not a check id: it looks like chk-01a23a83-696b-7c2f-80cc-a191a7646246 (or its start as check run prints it, e.g. chk-01a23a83-696b)`);
+    }
+    if (this.store.getCheck(typed)) return typed;
+    const matches = this.store.checkIdsByPrefix(typed);
+    if (matches.length === 1) return matches[0] as string;
+    if (matches.length > 1) throw new HotlineError('BAD_INPUT', `"${idOrPrefix}" matches several checks (${matches.join(', ')}); give more of the id`);
+    throw new HotlineError('UNKNOWN_ID', `no communication check ${idOrPrefix} on this relay`);
+  }
+
+  status(idOrPrefix: string): CheckStatus {
+    const checkId = this.resolveId(idOrPrefix);
     const check = this.store.getCheck(checkId);
     if (!check) throw new HotlineError('UNKNOWN_ID', `no communication check ${checkId}`);
     const targets = this.store.checkTargets(checkId).map(({ receiptSig: _r, ackSig: _a, ...t }) => ({

@@ -893,6 +893,12 @@ export class RelayStore {
     return { checkId: row.check_id, startedBy: row.started_by, targetState: row.target_state, withinMs: row.within_ms, startedAt: row.started_at, deadline: row.deadline, endedAt: row.ended_at };
   }
 
+  /** Ids of the checks whose id starts with `prefix` (at most `limit`), for the short ids people type. */
+  checkIdsByPrefix(prefix: string, limit = 5): string[] {
+    const rows = this.stmt("SELECT check_id FROM checks WHERE check_id LIKE ? || '%' ESCAPE '\\' ORDER BY check_id LIMIT ?").all(prefix.replace(/[%_\\]/g, '\\$&'), limit) as { check_id: string }[];
+    return rows.map((r) => r.check_id);
+  }
+
   checkTargets(checkId: string): CheckTargetRecord[] {
     const rows = this.stmt('SELECT * FROM check_targets WHERE check_id = ? ORDER BY state, role, name').all(checkId) as {
       kid: string; state: string; role: Role; name: string; received_at: number | null; receipt_sig: string | null; acked_at: number | null; ack_sig: string | null;

@@ -1,6 +1,6 @@
 // `hotline admin …`: the relay operator's commands over HTTP with the admin token (invite, channel open, revoke, roster).
-import type { Command } from 'commander';
-import { fingerprint, formatDuration, HotlineError, parseDeadlineOverride, parseDuration, parseLevel, roles, stateCodeSchema, type Level, type Role } from '../../shared/index.ts';
+import { Option, type Command } from 'commander';
+import { fingerprint, formatDuration, HotlineError, initCrypto, parseDeadlineOverride, parseDuration, parseLevel, roles, stateCodeSchema, type Level, type Role } from '../../shared/index.ts';
 import { adminToken, fail, httpUrlOf, output, relayUrls } from './context.ts';
 import { relayRequest } from './relay-http.ts';
 import { utc } from './format.ts';
@@ -17,6 +17,23 @@ export async function adminRequest<T>(opts: AdminOptions, method: 'GET' | 'POST'
   return relayRequest<T>(base, method, `/v1/admin${path}`, adminToken({ ...(opts.tokenFile ? { tokenFile: opts.tokenFile } : {}), ...(opts.data ? { data: opts.data } : {}) }), body);
 }
 
+/**
+ * A `--token VALUE` someone still types from older docs: refused with what to use instead, not commander's "unknown
+ * option". Secrets are never taken on the command line: argv is readable by every local user (/proc/PID/cmdline).
+ * @example refuseTokenOption(cmd, '--token-file FILE or HOTLINE_ADMIN_TOKEN')
+ */
+export function refuseTokenOption(cmd: Command, instead: string): Command {
+  return cmd.addOption(new Option('--token <token>', 'no longer accepted (secrets on the command line are visible to every local user)').hideHelp()).hook('preAction', (_self, action) => {
+    const given = action.opts<{ token?: string; json?: boolean }>();
+    if (given.token === undefined) return;
+    const path: string[] = [];
+    for (let c: Command | null = action; c?.parent; c = c.parent) path.unshift(c.name());
+    fail(path.join(' '), new HotlineError('BAD_INPUT', `--token is no longer accepted: secrets on the command line are visible to every local user; use ${instead}`), !!given.json);
+  });
+}
+
+export const ADMIN_TOKEN_INSTEAD = '--token-file FILE or HOTLINE_ADMIN_TOKEN';
+
 function state(input: string): string {
   const code = input.trim().toUpperCase();
   if (!stateCodeSchema.safeParse(code).success) throw new HotlineError('BAD_INPUT', `"${input}" is not a state code (2–8 capitals, e.g. US, CN)`);
@@ -24,7 +41,7 @@ function state(input: string): string {
 }
 
 function common(cmd: Command): Command {
-  return cmd
+  return refuseTokenOption(cmd, ADMIN_TOKEN_INSTEAD)
     .option('--relay <url>', 'relay URL (default HOTLINE_RELAY, else ws://127.0.0.1:7300)')
     .option('--token-file <file>', 'file holding the admin token (default HOTLINE_ADMIN_TOKEN or HOTLINE_ADMIN_TOKEN_FILE, else DIR/admin.token)')
     .option('--data <dir>', 'relay data dir to read admin.token from (default HOTLINE_DATA or ./.hotline-relay)')
@@ -32,7 +49,10 @@ function common(cmd: Command): Command {
 }
 
 export function registerAdminCommands(program: Command): void {
-  const admin = program.command('admin').description("relay operator commands (need the relay's admin token)");
+  const admin = program
+    .command('admin')
+    .description("relay operator commands (need the relay's admin token)")
+    .addHelpText('after', '\nThe admin token is never taken on the command line (every local user can read it there): --token-file FILE, HOTLINE_ADMIN_TOKEN or HOTLINE_ADMIN_TOKEN_FILE, else DIR/admin.token of --data DIR.');
 
   common(
     admin
@@ -103,6 +123,8 @@ export function registerAdminCommands(program: Command): void {
 
   common(admin.command('roster').description('states, their PoCs, roles and fingerprints; channels')).action(async (opts: AdminOptions) => {
     try {
+      // Fingerprints are hashes of the key ids: the crypto library must be ready before the output is formatted.
+      await initCrypto();
       const r = await adminRequest<{
         relay: { kid: string; fingerprint: string };
         states: { code: string; members: { kid: string; fingerprint: string; name: string; role: string; revokedAt: number | null }[] }[];

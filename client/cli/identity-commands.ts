@@ -112,6 +112,8 @@ export function registerIdentityCommands(program: Command): void {
     .option('--json', 'machine-readable output')
     .action(async (opts: { offline?: boolean; relay?: string; json?: boolean }) => {
       try {
+        // --offline opens no identity (which would ready the crypto library); fingerprints still need it.
+        await initCrypto();
         const home = hotlineHome();
         if (!opts.offline) {
           await withClient({ relay: opts.relay }, async (client) => {

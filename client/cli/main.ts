@@ -1,6 +1,7 @@
 // The `hotline` command line (every command but `relay`, which bin/hotline.js hands to server/).
 import { Command } from 'commander';
 import { resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { registerAdminCommands } from './admin-commands.ts';
 import { registerAuthorityCommands } from './authority-commands.ts';
 import { registerCheckCommands } from './check-commands.ts';
@@ -16,8 +17,15 @@ process.umask(0o077);
 // Passphrases leave the environment before anything runs: no child process inherits them (kept in memory, read once).
 takePassphrases();
 
+/** The version in package.json, which `hotline --version` prints. */
+function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: unknown };
+  return typeof pkg.version === 'string' ? pkg.version : 'unknown';
+}
+
 const program = new Command('hotline')
   .description('Hotline: end-to-end encrypted, signed notices between states, with acknowledgement deadlines.')
+  .version(packageVersion(), '-V, --version', 'print the version of hotline')
   .showHelpAfterError('(run with --help for usage)')
   .option('--ca <file>', 'trust the CA certificate(s) in this PEM file for wss:// and https:// relays (a private CA); same as HOTLINE_CA')
   .addHelpText(

@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { formatDuration, HotlineError, parseDuration, parseLevel, stateCodeSchema, type DrillMark, type Level } from '../../shared/index.ts';
 import type { HotlineClient, SendResult } from '../hotline-client.ts';
 import type { MessageRecord } from '../history.ts';
+import { checkIdForm, fullCheckIdPattern, typedCheckId } from './check-commands.ts';
 import { fail, output, withClient } from './context.ts';
 import { ackLine, alarmBlock, deadlineText, drillBanner, levelTag, noticeBlock, openAlarmLine, receiptLine, relayEventLine, shortId, utc } from './format.ts';
 
@@ -50,6 +51,23 @@ function sendJson(r: SendResult, extra: Record<string, unknown> = {}) {
   return { id: r.id, acceptedAt: r.acceptedAt, ackDeadline: r.ackDeadline, channel: r.channel, recipients: r.recipients, recipientList: r.recipientList, relays: r.receipts.length, failed: r.failed, ...extra };
 }
 
+/** The states this PoC's state has a channel with, as the relay lists them. */
+function partnerStates(client: HotlineClient): string[] {
+  const own = client.profile.state;
+  return [...new Set(client.channels.flatMap((c) => c.states.filter((st) => st !== own)))].sort();
+}
+
+/** A notice goes to the other state of a channel: sending to one's own state is refused before anything is signed. */
+function refuseOwnState(client: HotlineClient, toState: string): void {
+  const own = client.profile.state;
+  if (own === null || toState !== own) return;
+  const partners = partnerStates(client);
+  throw new HotlineError(
+    'BAD_INPUT',
+    `you cannot send to your own state (${own}): a notice goes to the other state of a channel; ${partners.length ? `${own} has a channel with ${partners.join(', ')} (e.g. --to ${partners[0]})` : `${own} has no channel yet: ask the operator to open one`}`,
+  );
+}
+
 function namesOf(client: HotlineClient): (kid: string) => string | null {
   return (kid) => client.nameOf(kid);
 }
@@ -93,7 +111,10 @@ export function registerMessageCommands(program: Command): void {
         const drill = parseDrill(opts.drill);
         const text = readText(textArg);
         if (text.trim().length === 0) throw new HotlineError('BAD_INPUT', 'the notice text is empty: write what happened (or pass - to read it from stdin)');
-        const result = await withClient({ relay: opts.relay }, (client) => client.send({ toState, level, subject: opts.subject ?? null, text, drill }));
+        const result = await withClient({ relay: opts.relay }, (client) => {
+          refuseOwnState(client, toState);
+          return client.send({ toState, level, subject: opts.subject ?? null, text, drill });
+        });
         output(opts, sendJson(result, { level, drill }), () => sentSummary('notice', level, toState, result, drill));
       } catch (e) {
         fail('send', e, !!opts.json);
@@ -109,8 +130,12 @@ export function registerMessageCommands(program: Command): void {
     .option('--json', 'machine-readable output')
     .action(async (id: string, opts: { note?: string; relay?: string; json?: boolean }) => {
       try {
-        if (id.trim().startsWith('chk-')) {
-          const checkId = id.trim();
+        if (id.trim().toLowerCase().startsWith('chk-')) {
+          const checkId = typedCheckId(id);
+          // The answer is signed over the whole id, which the PoC's device received (hotline listen prints it).
+          if (!fullCheckIdPattern.test(checkId)) {
+            throw new HotlineError('BAD_INPUT', `"${id}" is the short form of a check id; answering signs the whole id (${checkIdForm}): copy it from the COMMUNICATION CHECK line hotline listen printed`);
+          }
           const relays = await withClient({ relay: opts.relay }, (client) => client.ackCheck(checkId));
           output(opts, { checkId, answered: true, relays, at: Date.now() }, () => `answered communication check ${checkId} — the relay has recorded that you are here`);
           return;
@@ -118,17 +143,43 @@ export function registerMessageCommands(program: Command): void {
         const done = await withClient({ relay: opts.relay }, async (client) => {
           await client.drain();
           const notice = client.findMessage(id);
+          // A thread is acknowledged once: a second ack would change nothing on the relay, so none is sent.
+          const earlier = client.history.referencing(notice.id).find((m) => m.kind === 'ack' && m.fromState === client.profile.state);
+          if (earlier && notice.fromState !== client.profile.state) return { notice, earlier, byName: client.nameOf(earlier.from) ?? earlier.from.slice(0, 10), r: null };
           const r = await client.ack(id, opts.note ?? null);
-          return { r, notice };
+          return { notice, earlier: null, byName: null, r };
         });
-        const { r, notice } = done;
-        const timeToAckMs = notice.acceptedAt !== null ? r.acceptedAt - notice.acceptedAt : null;
-        const late = notice.ackDeadline !== null ? r.acceptedAt > notice.ackDeadline : null;
-        output(opts, { ...sendJson(r), noticeId: notice.id, timeToAckMs, late, drill: notice.drill }, () =>
+        const { notice } = done;
+        const timing = (ackedAt: number | null) => ({
+          timeToAckMs: ackedAt !== null && notice.acceptedAt !== null ? ackedAt - notice.acceptedAt : null,
+          late: ackedAt !== null && notice.ackDeadline !== null ? ackedAt > notice.ackDeadline : null,
+        });
+        const verdict = (t: { timeToAckMs: number | null; late: boolean | null }) =>
+          t.timeToAckMs === null ? '' : `  time to acknowledge ${formatDuration(t.timeToAckMs)}${t.late === null ? '' : t.late ? ' — LATE, the deadline had passed' : ' — within deadline'}`;
+        if (done.earlier) {
+          const e = done.earlier;
+          const t = timing(e.acceptedAt);
+          output(
+            opts,
+            { alreadyAcknowledged: true, noticeId: notice.id, id: e.id, acceptedAt: e.acceptedAt, ackedBy: e.from, ackedByName: done.byName, ...t, drill: notice.drill },
+            () =>
+              [
+                ...(notice.drill ? [drillBanner(notice.drill) as string] : []),
+                `${levelTag(notice.level)} ${shortId(notice.id)} from ${notice.fromState} was already acknowledged by ${done.byName} at ${utc(e.acceptedAt)}; nothing sent`,
+                verdict(t),
+              ]
+                .filter(Boolean)
+                .join('\n'),
+          );
+          return;
+        }
+        const r = done.r as SendResult;
+        const t = timing(r.acceptedAt);
+        output(opts, { ...sendJson(r), alreadyAcknowledged: false, noticeId: notice.id, ...t, drill: notice.drill }, () =>
           [
             ...(notice.drill ? [drillBanner(notice.drill) as string] : []),
             `acknowledged ${levelTag(notice.level)} ${shortId(notice.id)} from ${notice.fromState} at ${utc(r.acceptedAt)}`,
-            timeToAckMs !== null ? `  time to acknowledge ${formatDuration(timeToAckMs)}${late ? ' — LATE, the deadline had passed' : ' — within deadline'}` : '',
+            verdict(t),
           ]
             .filter(Boolean)
             .join('\n'),

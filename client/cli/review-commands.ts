@@ -16,19 +16,22 @@ import {
   timingCsvHeader,
   timingCsvRow,
   timingRecordsPageSchema,
+  toHotlineError,
   type TimingAggregates,
   type TimingRecord,
   type TimingStats,
 } from '../../shared/index.ts';
+import { parseChannel } from '../authority/charter-proposal.ts';
 import { readProfile } from '../profile.ts';
 import { relayRequest as request } from './relay-http.ts';
-import { fail, hotlineHome, httpUrlOf, openIdentity, output, relayUrls } from './context.ts';
+import { refuseTokenOption } from './admin-commands.ts';
+import { fail, hotlineHome, httpUrlOf, openIdentity, output, readSecretFile, relayUrls, takeSecret } from './context.ts';
 import { shortId, utc } from './format.ts';
 import { registerVerifyCommand } from './verify-command.ts';
 
 interface ReviewOptions {
   relay?: string;
-  token?: string;
+  tokenFile?: string;
   json?: boolean;
 }
 
@@ -66,9 +69,12 @@ async function mintToken(opts: ReviewOptions): Promise<{ token: string; expiresA
   return { ...minted, base };
 }
 
-/** A token from --token or HOTLINE_REVIEW_TOKEN, else a fresh one from the reviewer identity. */
+/**
+ * A token from --token-file, HOTLINE_REVIEW_TOKEN or HOTLINE_REVIEW_TOKEN_FILE (removed from the environment once
+ * read), else a fresh one from the reviewer identity. Never from argv, which every local user can read.
+ */
 async function reviewToken(opts: ReviewOptions): Promise<{ token: string; base: string }> {
-  const given = opts.token ?? process.env.HOTLINE_REVIEW_TOKEN;
+  const given = opts.tokenFile ? readSecretFile(opts.tokenFile, '--token-file') : takeSecret('HOTLINE_REVIEW_TOKEN');
   if (given) return { token: given, base: relayBase(opts) };
   return mintToken(opts);
 }
@@ -85,7 +91,6 @@ function timeArg(name: string, input: string): number {
 function filterQuery(f: FilterOptions): URLSearchParams {
   if (f.drill && f.real) throw new HotlineError('BAD_INPUT', 'choose --drill or --real, not both');
   const q = new URLSearchParams();
-  if (f.channel) q.set('channel', f.channel.trim().toUpperCase());
   if (f.since) q.set('since', String(timeArg('since', f.since)));
   if (f.until) q.set('until', String(timeArg('until', f.until)));
   if (f.drill) q.set('drill', 'drill');
@@ -100,9 +105,39 @@ function filterQuery(f: FilterOptions): URLSearchParams {
   return q;
 }
 
+/**
+ * The relay's id of the channel a person named: a channel is the unordered pair of its states, so CN-US finds the
+ * channel opened as US-CN. An unknown channel is an error, not an empty report. The relay keeps the id as opened; the
+ * CLI asks for both orders (one record each) and takes the one the relay knows: the one with notices, or the one this
+ * reviewer's grant covers.
+ */
+async function relayChannelId(base: string, token: string, typed: string): Promise<string> {
+  const { parties } = parseChannel(typed);
+  const [a, b] = parties;
+  const tries = await Promise.all(
+    [`${a}-${b}`, `${b}-${a}`].map(async (id) => {
+      try {
+        const page = timingRecordsPageSchema.parse(await request(base, 'GET', `/v1/review/records?${new URLSearchParams({ channel: id, limit: '1' })}`, token));
+        return { id, total: page.total, refused: null };
+      } catch (cause) {
+        const error = toHotlineError(cause);
+        if (error.code !== 'FORBIDDEN') throw error;
+        return { id, total: 0, refused: error };
+      }
+    }),
+  );
+  const withNotices = tries.find((t) => t.total > 0);
+  if (withNotices) return withNotices.id;
+  const allowed = tries.filter((t) => t.refused === null);
+  // A reviewer's grant covers the channel by its id as opened: the one order it accepts is the channel.
+  if (allowed.length === 1) return (allowed[0] as { id: string }).id;
+  if (allowed.length === 0) throw (tries[0] as { refused: HotlineError }).refused;
+  throw new HotlineError('UNKNOWN_CHANNEL', `no notice was ever sent between ${a} and ${b} on this relay: is there a channel ${a}-${b}? (hotline admin roster lists the channels)`);
+}
+
 function filterOptions(cmd: Command): Command {
-  return cmd
-    .option('--channel <id>', 'one channel, e.g. CN-US')
+  return refuseTokenOption(cmd, REVIEW_TOKEN_INSTEAD)
+    .option('--channel <id>', 'one channel: its two states in either order, e.g. CN-US or US-CN')
     .option('--since <time>', 'notices accepted at or after: ISO time (2026-12-01T12:00Z) or how long ago (24h, 7d)')
     .option('--until <time>', 'notices accepted before this time')
     .option('--drill', 'drill notices only')
@@ -111,9 +146,11 @@ function filterOptions(cmd: Command): Command {
     .option('--level <level>', 'ROUTINE, PRIORITY, IMMEDIATE or FLASH')
     .option('--state <code>', 'notices sent by or to this state')
     .option('--relay <url>', 'relay URL (default HOTLINE_RELAY, else the relay this identity joined)')
-    .option('--token <token>', 'reviewer token (default HOTLINE_REVIEW_TOKEN, else minted with this reviewer identity)')
+    .option('--token-file <file>', 'file holding a reviewer token (default HOTLINE_REVIEW_TOKEN or HOTLINE_REVIEW_TOKEN_FILE, else one minted with this reviewer identity)')
     .option('--json', 'machine-readable output');
 }
+
+const REVIEW_TOKEN_INSTEAD = '--token-file FILE or HOTLINE_REVIEW_TOKEN';
 
 function ms(n: number | null): string {
   return n === null ? '—' : formatDuration(n);
@@ -164,7 +201,7 @@ export function registerReviewCommands(program: Command): void {
 
   review
     .command('token')
-    .description('mint a reviewer token (12 h) with the reviewer identity in HOTLINE_HOME, for the dashboard at /review or --token')
+    .description('mint a reviewer token (12 h) with the reviewer identity in HOTLINE_HOME, for the dashboard at /review or HOTLINE_REVIEW_TOKEN / --token-file')
     .option('--relay <url>', 'relay URL (default HOTLINE_RELAY, else the relay this identity joined)')
     .option('--json', 'machine-readable output')
     .action(async (opts: ReviewOptions) => {
@@ -196,6 +233,7 @@ export function registerReviewCommands(program: Command): void {
       if (!Number.isInteger(offset) || offset < 0) throw new HotlineError('BAD_INPUT', '--offset must be 0 or more');
       if (opts.bucket !== 'hour' && opts.bucket !== 'day') throw new HotlineError('BAD_INPUT', '--bucket must be hour or day');
       const { token, base } = await reviewToken(opts);
+      if (opts.channel) q.set('channel', await relayChannelId(base, token, opts.channel));
       const page = async (o: number, l: number) => {
         const pq = new URLSearchParams(q);
         pq.set('limit', String(l));
@@ -241,6 +279,7 @@ export function registerReviewCommands(program: Command): void {
     try {
       const q = filterQuery(opts);
       const { token, base } = await reviewToken(opts);
+      if (opts.channel) q.set('channel', await relayChannelId(base, token, opts.channel));
       const bundle = reviewBundleSchema.parse(await request(base, 'GET', `/v1/review/export?${q}`, token));
       const out = resolve(opts.out);
       writeFileSync(out, JSON.stringify(bundle, null, 1) + '\n', { mode: 0o600 });
