@@ -13,11 +13,18 @@ export interface DeliverySink {
   send(frame: string): boolean;
   /** Bytes written but not yet taken by the network (the reader's backlog). */
   readonly bufferedAmount: number;
+  /**
+   * Asks the device to show that it has read everything sent to it so far (a WebSocket ping, which its pong answers
+   * only once the frames before it were read); calls `onRead` when it has.
+   */
+  probeReading(onRead: () => void): void;
 }
 
 interface InFlight {
   readonly rowid: number;
   sentAt: number;
+  /** Place of its last copy in this connection's stream of deliver frames. */
+  sentNo: number;
 }
 
 interface SinkState {
@@ -27,6 +34,12 @@ interface SinkState {
   cursor: number;
   /** True when every pending row up to `cursor` was read: new envelopes can be pushed without a query. */
   caughtUp: boolean;
+  /** Deliver frames sent on this connection so far. */
+  sentCount: number;
+  /** The device has read every deliver frame up to this number (its answer to a probe came back). */
+  readThrough: number;
+  /** A probe waiting for its answer, or false. */
+  probing: boolean;
 }
 
 export function deliverFrame(d: Pick<PendingDelivery, 'envelopeJson' | 'receiptJson'>): string {
@@ -49,7 +62,7 @@ export class DeliveryHub {
 
   /** Starts delivery to a newly authenticated device: everything pending, in order, from the beginning of its queue. */
   attach(sink: DeliverySink): void {
-    const state: SinkState = { sink, inflight: new Map(), cursor: 0, caughtUp: false };
+    const state: SinkState = { sink, inflight: new Map(), cursor: 0, caughtUp: false, sentCount: 0, readThrough: 0, probing: false };
     this.sinks.set(sink, state);
     let set = this.byKid.get(sink.kid);
     if (!set) {
@@ -116,14 +129,24 @@ export class DeliveryHub {
     return confirmed;
   }
 
-  /** Resends deliveries that stayed unconfirmed too long on live connections. */
+  /**
+   * Resends deliveries that stayed unconfirmed too long on live connections, but only those the device has read
+   * (it skipped them): a copy sent behind an unread one would only grow its backlog. An empty send buffer here does not
+   * show that: the kernel's socket buffers hold megabytes for a reader that stopped reading. So an overdue delivery
+   * first gets a probe behind it, and is sent again once the probe's answer shows the device read past it.
+   */
   sweep(): void {
     const now = this.clock.now();
     for (const state of this.sinks.values()) {
       // A reader that has not taken what we sent gets nothing more: resending would only grow its backlog.
       if (state.sink.bufferedAmount > 0) continue;
+      let unread = false;
       for (const [id, f] of state.inflight) {
         if (now - f.sentAt < this.redeliverAfterMs) continue;
+        if (f.sentNo > state.readThrough) {
+          unread = true;
+          continue;
+        }
         const rows = this.store.pendingFor(state.sink.kid, f.rowid - 1, 1);
         const row = rows[0];
         if (!row || row.id !== id) {
@@ -131,16 +154,28 @@ export class DeliveryHub {
           continue;
         }
         f.sentAt = now;
+        f.sentNo = ++state.sentCount;
         state.sink.send(deliverFrame(row));
       }
+      if (unread && !state.probing) this.probe(state);
       // A caught-up device gets new envelopes through offer(): reading its queue again (one query per connected
       // device every sweep, a 10 ms stall with 1,000 devices) would find nothing.
       if (!state.caughtUp) this.pump(state);
     }
   }
 
+  /** One probe at a time per connection: its answer moves readThrough up to what was sent before it. */
+  private probe(state: SinkState): void {
+    const upTo = state.sentCount;
+    state.probing = true;
+    state.sink.probeReading(() => {
+      state.probing = false;
+      state.readThrough = Math.max(state.readThrough, upTo);
+    });
+  }
+
   private sendOne(state: SinkState, d: PendingDelivery): void {
-    state.inflight.set(d.id, { rowid: d.rowid, sentAt: this.clock.now() });
+    state.inflight.set(d.id, { rowid: d.rowid, sentAt: this.clock.now(), sentNo: ++state.sentCount });
     state.cursor = Math.max(state.cursor, d.rowid);
     state.sink.send(deliverFrame(d));
   }

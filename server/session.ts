@@ -67,6 +67,9 @@ export class Session implements DeliverySink {
   private readonly witnessBucket = new TokenBucket(WITNESSES_PER_SEC, 6 * WITNESSES_PER_SEC, Date.now());
   private readonly bucket: TokenBucket;
   private readonly authTimer: unknown;
+  /** Delivery's reading probes waiting for their pong, by ping payload. */
+  private readonly probes = new Map<string, () => void>();
+  private probeCount = 0;
 
   constructor(
     private readonly ws: WebSocket,
@@ -77,6 +80,7 @@ export class Session implements DeliverySink {
       if (!this.member) this.fail('AUTH_TIMEOUT');
     });
     this.send({ type: 'challenge', nonce: this.nonce, relay: ctx.identity.kid, serverTime: ctx.clock.now(), protocol: 1 });
+    ws.on('pong', (data: Buffer) => this.onPong(data));
   }
 
   get kid(): string {
@@ -104,6 +108,22 @@ export class Session implements DeliverySink {
     if (this.closed || this.ws.readyState !== this.ws.OPEN) return false;
     this.ws.send(typeof message === 'string' ? message : JSON.stringify(message));
     return true;
+  }
+
+  probeReading(onRead: () => void): void {
+    if (this.closed || this.ws.readyState !== this.ws.OPEN) return;
+    // Payloads tell a probe's pong from the heartbeat's (empty) ones; pongs come back in the order of their pings.
+    const payload = `probe ${++this.probeCount}`;
+    this.probes.set(payload, onRead);
+    this.ws.ping(payload);
+  }
+
+  private onPong(data: Buffer): void {
+    const payload = data.toString('utf8');
+    const onRead = this.probes.get(payload);
+    if (!onRead) return;
+    this.probes.delete(payload);
+    onRead();
   }
 
   /** Sends an error frame; codes with a close code also close the socket. */
