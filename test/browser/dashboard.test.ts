@@ -1,9 +1,10 @@
-// The reviewer dashboard in headless Debian chromium: sign in with a token, see charts and rows, filter to drills, screenshot to test-output/.
-import { existsSync, mkdirSync } from 'node:fs';
+// The reviewer dashboard in headless Debian chromium against a real relay: sign in, real notices by default and drills behind the toggle,
+// a time axis within the data's dates, time presets, communication checks, the CSV download, and the table at 1366×768; screenshots to test-output/ and /tmp.
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { chromium, type Browser } from 'playwright-core';
+import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { initCrypto, type EnvelopeHeader } from '../../shared/index.ts';
+import { initCrypto, signStatement, type EnvelopeHeader } from '../../shared/index.ts';
 import { ManualClock, passTimeTo } from '../helpers/manual-clock.ts';
 import { RawPeer } from '../helpers/raw-peer.ts';
 import { adminCall, startTestRelay, type TestRelay } from '../helpers/relay.ts';
@@ -18,6 +19,10 @@ let relay: TestRelay;
 let clock: ManualClock;
 let browser: Browser;
 let token: string;
+let start: number;
+/** The six days' last notice time, and the communication check's id. */
+let lastNotice: number;
+let checkId: string;
 
 async function ticks(): Promise<void> {
   for (let i = 0; i < 3; i++) await new Promise((resolve) => setImmediate(resolve));
@@ -49,7 +54,7 @@ describe.skipIf(!existsSync(CHROMIUM))(`reviewer dashboard in ${CHROMIUM}`, () =
     // of its deadline (late for CN on day 2); a third of them drills; one FLASH to RU never acked.
     const levels = ['FLASH', 'IMMEDIATE', 'PRIORITY', 'ROUTINE'] as const;
     const deadline = { FLASH: 5 * MINUTE, IMMEDIATE: 30 * MINUTE, PRIORITY: 240 * MINUTE, ROUTINE: 1440 * MINUTE };
-    const start = clock.now();
+    start = clock.now();
     const steps: { at: number; run: () => Promise<void> }[] = [];
     for (let day = 0; day < 6; day++) {
       for (const [i, level] of levels.entries()) {
@@ -70,7 +75,23 @@ describe.skipIf(!existsSync(CHROMIUM))(`reviewer dashboard in ${CHROMIUM}`, () =
       await passTimeTo(clock, step.at, ticks);
       await step.run();
     }
-    await passTimeTo(clock, start + 6 * DAY, ticks);
+    lastNotice = Math.max(...steps.map((s) => s.at));
+    // A communication check of every state at day 6 + 10 min, 5 min to answer: US and CN acknowledge, RU's device
+    // receipts it but nobody acknowledges. The page is looked at 30 min into day 6 (so "last 24 h" starts after day 5's first notice).
+    await passTimeTo(clock, start + 6 * DAY + 10 * MINUTE, ticks);
+    checkId = (await adminCall<{ checkId: string }>(relay, 'POST', '/checks', { withinMs: 5 * MINUTE })).checkId;
+    const answer = (p: RawPeer, kind: 'receipt' | 'ack') => {
+      const sig = signStatement(p.identity, `hotline-check-${kind}-v1`, { checkId, kid: p.identity.kid, relay: relay.identity.kid });
+      p.send(kind === 'ack' ? { type: 'check.ack', rid: `a-${p.state}`, checkId, sig } : { type: 'check.receipt', checkId, sig });
+    };
+    for (const p of [us, cn, ru]) answer(p, 'receipt');
+    await passTimeTo(clock, start + 6 * DAY + 11 * MINUTE, ticks);
+    answer(cn, 'ack');
+    await cn.next((m) => m.type === 'ok');
+    await passTimeTo(clock, start + 6 * DAY + 12 * MINUTE, ticks);
+    answer(us, 'ack');
+    await us.next((m) => m.type === 'ok');
+    await passTimeTo(clock, start + 6 * DAY + 30 * MINUTE, ticks);
     token = (await adminCall<{ token: string }>(relay, 'POST', '/review-tokens', { name: 'Ministry review desk' })).token;
     for (const p of [us, cn, ru]) p.close();
     browser = await chromium.launch({
@@ -84,8 +105,8 @@ describe.skipIf(!existsSync(CHROMIUM))(`reviewer dashboard in ${CHROMIUM}`, () =
     await relay?.dispose();
   });
 
-  it('signs in, shows charts and rows, filters to drills (labelled DRILL) and saves a screenshot', async () => {
-    const page = await browser.newPage({ viewport: { width: 1360, height: 1000 } });
+  async function signedIn(viewport = { width: 1366, height: 768 }): Promise<{ page: Page; problems: string[] }> {
+    const page = await browser.newPage({ viewport, acceptDownloads: true });
     const problems: string[] = [];
     page.on('console', (m) => {
       if (m.type() === 'error') problems.push(m.text());
@@ -96,20 +117,185 @@ describe.skipIf(!existsSync(CHROMIUM))(`reviewer dashboard in ${CHROMIUM}`, () =
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.locator('#records tbody tr').first().waitFor();
     await expect.poll(() => page.locator('#chart-tta canvas').count()).toBeGreaterThan(0);
-    expect(await page.locator('#chart-share canvas').count()).toBeGreaterThan(0);
-    expect(await page.locator('#k-count').textContent()).toBe('48');
-    expect(await page.locator('#records tbody tr').count()).toBe(48);
-    expect(await page.locator('#who').textContent()).toContain('Ministry review desk');
+    return { page, problems };
+  }
+
+  /** Waits for a reload to settle on `count` headline notices. */
+  async function headline(page: Page, count: number): Promise<void> {
+    await expect.poll(() => page.locator('#k-count').textContent()).toBe(String(count));
+    await expect.poll(() => page.locator('#records tbody tr').count()).toBe(count);
+  }
+
+  const counts = (page: Page) => page.locator('[data-counts]').allTextContents();
+
+  it('counts real notices only by default, drills behind the toggle, and every figure says which it counts', async () => {
+    const { page, problems } = await signedIn({ width: 1366, height: 1000 });
+    // 48 notices, 16 of them drills: the headline counts the 32 real ones (before: 48, drills included by default).
+    await headline(page, 32);
+    expect(await page.locator('#records tbody tr .drill').count()).toBe(0);
+    expect(await page.getByLabel('Real only').isChecked()).toBe(true);
+    const real = await counts(page);
+    expect(real.length).toBeGreaterThanOrEqual(9);
+    expect(new Set(real)).toEqual(new Set(['real notices only (drills excluded)']));
+    expect(await page.locator('#status').textContent()).toContain('Real notices only; drills excluded');
+    // The per-state rows say what they aggregate: notices sent to that state, which it must acknowledge.
+    const groups = await page.locator('#groups tbody th').allTextContents();
+    expect(groups).toEqual(expect.arrayContaining(['Sent to CN (CN must acknowledge)', 'Sent to RU (RU must acknowledge)']));
+    expect(groups.join()).not.toContain('Acknowledged by');
     await page.screenshot({ path: `${outDir}dashboard.png`, fullPage: true });
-    await page.screenshot({ path: `${outDir}dashboard-top.png` });
+
+    await page.getByText('Real + drills').click();
+    await headline(page, 48);
+    expect(await page.locator('#records tbody tr .drill').count()).toBe(16);
+    expect(new Set(await counts(page))).toEqual(new Set(['real notices and drills']));
+    expect(await page.locator('#status').textContent()).toContain('AND DRILLS');
 
     await page.getByText('Drills only').click();
     await expect.poll(() => page.locator('#status').textContent()).toContain('DRILLS ONLY');
-    const rows = page.locator('#records tbody tr');
-    await expect.poll(() => rows.count()).toBe(16);
+    await headline(page, 16);
     expect(await page.locator('#records tbody tr .drill').count()).toBe(16);
-    expect(await page.locator('#k-count').textContent()).toBe('16');
+    expect(new Set(await counts(page))).toEqual(new Set(['DRILLS ONLY']));
     await page.screenshot({ path: `${outDir}dashboard-drills.png` });
+    expect(problems).toEqual([]);
+  });
+
+  /** What the time axis of a chart shows: its tick labels and its range (ms). */
+  async function axis(page: Page, id: string): Promise<{ ticks: string[]; range: [number, number] }> {
+    const body = page.locator(`#${id}`);
+    const ticks = JSON.parse((await body.getAttribute('data-x-ticks')) ?? 'null') as string[] | null;
+    const range = ((await body.getAttribute('data-x-range')) ?? '').split(',').map(Number) as [number, number];
+    if (!ticks) throw new Error(`no time axis drawn in #${id}`);
+    return { ticks, range };
+  }
+
+  function expectAxisWithin(a: { ticks: string[]; range: [number, number] }, from: number, to: number): void {
+    expect(a.ticks.length).toBeGreaterThan(0);
+    const years = new Set([new Date(from).getUTCFullYear(), new Date(to).getUTCFullYear()].map(String));
+    // Every year a label shows is one of the data's (before: 2027–2029 for one day of 2026 data), and at least one label shows it.
+    const shown = a.ticks.flatMap((t) => t.match(/\b\d{4}\b/g) ?? []);
+    expect(shown.length, a.ticks.join(' | ')).toBeGreaterThan(0);
+    for (const y of shown) expect(years, a.ticks.join(' | ')).toContain(y);
+    // The axis spans the data, at most a day either side.
+    expect(a.range[0]).toBeGreaterThanOrEqual(from - DAY);
+    expect(a.range[1]).toBeLessThanOrEqual(to + DAY);
+    expect(a.range[1] - a.range[0]).toBeGreaterThan(0);
+  }
+
+  it('keeps the time axis within the data\'s dates, for six days and for one; the presets change the range', async () => {
+    const { page, problems } = await signedIn();
+    await headline(page, 32);
+    for (const id of ['chart-tta', 'chart-share']) expectAxisWithin(await axis(page, id), start, lastNotice);
+    const six = await axis(page, 'chart-tta');
+    // Six days by day: a label per day ("3 Dec"), the year under the first.
+    expect(six.ticks.every((t) => /^\d{1,2} [A-Z][a-z]{2}(\n\d{4})?$/.test(t)), six.ticks.join()).toBe(true);
+    expect(six.ticks.length).toBeGreaterThanOrEqual(3);
+    expect(six.ticks.length).toBeLessThanOrEqual(7);
+
+    // Last 24 h: only what came after day 6 − 24 h (7 notices, 2 of them drills).
+    await page.getByRole('button', { name: 'Last 24 h' }).click();
+    await headline(page, 5);
+    expect(await page.getByRole('button', { name: 'Last 24 h' }).getAttribute('aria-pressed')).toBe('true');
+    expect(await page.getByRole('button', { name: 'All' }).getAttribute('aria-pressed')).toBe('false');
+    const since = await page.getByLabel('From (UTC)').inputValue();
+    expect(since).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d$/);
+    expect(Date.parse(`${since.replace(' ', 'T')}:00Z`)).toBeGreaterThan(start + 5 * DAY);
+    expect(await page.locator('#status').textContent()).toMatch(/to now/);
+    for (const id of ['chart-tta', 'chart-share']) expectAxisWithin(await axis(page, id), start + 5 * DAY, lastNotice);
+    await page.locator('select[name="bucket"]').selectOption('hour');
+    await page.getByRole('button', { name: 'Apply' }).click();
+    await expect.poll(async () => (await axis(page, 'chart-tta')).ticks.some((t) => /^\d\d:00/.test(t))).toBe(true);
+    expectAxisWithin(await axis(page, 'chart-tta'), start + 5 * DAY, lastNotice);
+    await page.screenshot({ path: '/tmp/dashboard-24h-hourly.png' });
+    await page.locator('select[name="bucket"]').selectOption('day');
+    await page.getByText('Real + drills').click();
+    await headline(page, 7);
+
+    await page.getByRole('button', { name: '7 d' }).click();
+    await headline(page, 48);
+    await page.getByRole('button', { name: '30 d' }).click();
+    await headline(page, 48);
+    expect(await page.getByLabel('From (UTC)').inputValue()).not.toBe('');
+    await page.getByRole('button', { name: 'All' }).click();
+    await headline(page, 48);
+    expect(await page.getByLabel('From (UTC)').inputValue()).toBe('');
+    expect(await page.getByRole('button', { name: 'All' }).getAttribute('aria-pressed')).toBe('true');
+    // A hand-typed range clears the preset.
+    await page.getByLabel('From (UTC)').fill(new Date(start + 3 * DAY).toISOString().slice(0, 16));
+    expect(await page.getByRole('button', { name: 'All' }).getAttribute('aria-pressed')).toBe('false');
+    await page.getByRole('button', { name: 'Apply' }).click();
+    await headline(page, 24);
+    // A time that is not one is refused with a message, not guessed at.
+    await page.getByLabel('From (UTC)').fill('yesterday');
+    await page.getByRole('button', { name: 'Apply' }).click();
+    await expect.poll(() => page.locator('#status').textContent()).toContain('From: "yesterday" is not a UTC time');
+    expect(problems).toEqual([]);
+  });
+
+  it('lists the communication check: when, who was asked, who answered and when, and who did not', async () => {
+    const { page, problems } = await signedIn();
+    const row = page.locator(`#checks tr[data-check="${checkId}"]`);
+    await row.waitFor();
+    const cells = await row.locator('td').allTextContents();
+    expect(cells[0]).toContain(new Date(start + 6 * DAY + 10 * MINUTE).toISOString().slice(0, 16).replace('T', ' '));
+    expect(cells[1]).toBe('All states — 3 PoCs');
+    expect(cells[2]).toMatch(/^5 min.*2 of 3 in time/);
+    expect(cells[3]).toContain('CN CERT duty officer (CN) · 1 min');
+    expect(cells[3]).toContain('US CERT duty officer (US) · 2 min');
+    expect(cells[3]).not.toContain('RU');
+    expect(cells[4]).toContain('RU CERT duty officer (RU)');
+    expect(cells[4]).toContain('no one acknowledged');
+    expect(await page.locator('#checks-scope').textContent()).toContain('all states');
+    await row.scrollIntoViewIfNeeded();
+    await page.screenshot({ path: '/tmp/dashboard-checks.png' });
+    expect(problems).toEqual([]);
+  });
+
+  it('downloads the shown records as CSV (the CLI\'s format), for the default view and a preset', async () => {
+    const { page, problems } = await signedIn();
+    const csvOf = async (): Promise<string[][]> => {
+      const [download] = await Promise.all([page.waitForEvent('download'), page.locator('#csv').click()]);
+      const path = await download.path();
+      return readFileSync(path, 'utf8').trim().split('\n').map((l) => l.split(','));
+    };
+    const shownIds = async () => page.locator('#records tbody td.id code').evaluateAll((codes) => codes.map((c) => c.getAttribute('title')));
+    for (const [setup, count] of [[async () => {}, 32], [async () => page.getByRole('button', { name: 'Last 24 h' }).click(), 5]] as const) {
+      await setup();
+      await headline(page, count);
+      expect(await page.locator('#csv').textContent()).toBe(`Download CSV (${count} notices)`);
+      const [head, ...rows] = await csvOf();
+      expect(head?.slice(0, 5)).toEqual(['id', 'channel', 'fromState', 'toState', 'level']);
+      expect(rows.map((r) => r[0])).toEqual(await shownIds());
+      expect(rows.every((r) => r[head!.indexOf('drillId')] === '')).toBe(true);
+    }
+    expect(await page.locator('#status').textContent()).toMatch(/Downloaded hotline-records-.*\.csv/);
+    expect(problems).toEqual([]);
+  });
+
+  it('fits the notices table at 1366×768 (the Escalation column inside the viewport) and scrolls it, not the page, when narrow', async () => {
+    const { page, problems } = await signedIn();
+    await headline(page, 32);
+    await page.screenshot({ path: '/tmp/dashboard-1366.png' });
+    // With drills the Level column is at its widest (DRILL and the level); the missed FLASH has the longest result and escalation.
+    await page.getByText('Real + drills').click();
+    await headline(page, 48);
+    const escalation = page.locator('#records thead th', { hasText: 'Escalation' });
+    const edge = await escalation.evaluate((th) => th.getBoundingClientRect().right);
+    const scroll = await page.locator('#records-scroll').evaluate((d) => ({ right: d.getBoundingClientRect().right, scrolls: d.scrollWidth > d.clientWidth }));
+    // At 1366 it fits: nothing to scroll to, the last column's right edge within its container and the viewport.
+    expect(scroll.scrolls).toBe(false);
+    expect(edge).toBeLessThanOrEqual(scroll.right + 0.5);
+    expect(edge).toBeLessThanOrEqual(1366);
+    await page.locator('#records').scrollIntoViewIfNeeded();
+    await page.screenshot({ path: '/tmp/dashboard-1366-table.png' });
+
+    // Narrow (a phone): the table scrolls inside its container; the page itself does not scroll sideways.
+    await page.setViewportSize({ width: 420, height: 900 });
+    await expect.poll(() => page.locator('#records-scroll').evaluate((d) => d.scrollWidth > d.clientWidth)).toBe(true);
+    // (the charts follow the width after a debounced resize)
+    await expect.poll(() => page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(420);
+    await page.evaluate(() => window.scrollTo(0, 0));
+    await page.screenshot({ path: '/tmp/dashboard-narrow.png' });
+    await page.screenshot({ path: '/tmp/dashboard-narrow-full.png', fullPage: true });
     expect(problems).toEqual([]);
   });
 

@@ -1,4 +1,5 @@
-// Hotline reviewer dashboard: signs in with a reviewer token (sessionStorage, Bearer), draws uPlot charts from server-side aggregates, pages records on the server.
+// Hotline reviewer dashboard: signs in with a reviewer token (sessionStorage, Bearer), draws uPlot charts from server-side aggregates, pages records on the server,
+// lists communication checks, downloads the records as CSV (the relay's encoder). Real notices only unless the reviewer asks for drills.
 (() => {
   'use strict';
 
@@ -9,7 +10,12 @@
   const LEVEL_COLOURS = { FLASH: '#b2182b', IMMEDIATE: '#d55e00', PRIORITY: '#0072b2', ROUTINE: '#009e73' };
 
   const $ = (id) => document.getElementById(id);
-  const state = { offset: 0, total: 0, charts: [], bucket: 'day' };
+  const HOUR = 3_600_000;
+  const DAY = 86_400_000;
+  /** What the headline figures count, by the "Notices counted" toggle: every figure says it. */
+  const COUNTS = { real: 'real notices only (drills excluded)', all: 'real notices and drills', drill: 'DRILLS ONLY' };
+  // skew: relay clock − this computer's, from the session (presets are relative to the relay's now); span: the active preset (ms, or null).
+  const state = { offset: 0, total: 0, charts: [], bucket: 'day', skew: 0, span: null, query: new URLSearchParams() };
 
   function token() {
     return sessionStorage.getItem(TOKEN_KEY);
@@ -90,12 +96,69 @@
       const v = String(data.get(name) ?? '').trim().toUpperCase();
       if (v) q.set(name, v);
     }
-    const since = String(data.get('since') ?? '');
-    const until = String(data.get('until') ?? '');
-    if (since) q.set('since', String(Date.parse(`${since}T00:00:00Z`)));
-    // "To" is inclusive of the whole day.
-    if (until) q.set('until', String(Date.parse(`${until}T00:00:00Z`) + 86_400_000));
+    if (state.span !== null) {
+      // A preset is live: the last N hours up to the relay's now, to the millisecond (the inputs show it to the minute).
+      q.set('since', String(relayNow() - state.span));
+      return q;
+    }
+    const since = inputTime(String(data.get('since') ?? ''), 'From');
+    const until = inputTime(String(data.get('until') ?? ''), 'Until');
+    if (since !== null) q.set('since', String(since));
+    if (until !== null) q.set('until', String(until));
     return q;
+  }
+
+  function drillSelection() {
+    return String(new FormData($('filters')).get('drill') ?? 'real');
+  }
+
+  function relayNow() {
+    return Date.now() + state.skew;
+  }
+
+  class InputError extends Error {}
+
+  /**
+   * A typed time, always UTC (the inputs say so): "2026-12-08", "2026-12-08 06:55" or "2026-12-08T06:55"; null when
+   * empty. A date alone in "Until" means the end of that day. Anything else is refused with a message, not guessed at.
+   */
+  function inputTime(value, name) {
+    const v = value.trim();
+    if (!v) return null;
+    const m = /^(\d{4}-\d{2}-\d{2})(?:[ T](\d{2}:\d{2}))?Z?$/.exec(v);
+    const ms = m ? Date.parse(`${m[1]}T${m[2] ?? '00:00'}:00Z`) : NaN;
+    if (Number.isNaN(ms)) throw new InputError(`${name}: "${v.slice(0, 30)}" is not a UTC time; type it as YYYY-MM-DD or YYYY-MM-DD HH:MM`);
+    return name === 'Until' && !m[2] ? ms + DAY : ms;
+  }
+
+  function inputValue(ms) {
+    return new Date(ms).toISOString().slice(0, 16).replace('T', ' ');
+  }
+
+  function setPreset(span) {
+    state.span = span;
+    const form = $('filters');
+    form.elements.namedItem('since').value = span === null ? '' : inputValue(relayNow() - span);
+    form.elements.namedItem('until').value = '';
+    for (const b of document.querySelectorAll('.preset')) {
+      const own = b.dataset.span === 'all' ? null : Number(b.dataset.span);
+      b.setAttribute('aria-pressed', String(own === span));
+    }
+  }
+
+  /** The inputs were edited by hand: no preset is active any more. */
+  function clearPreset() {
+    state.span = null;
+    for (const b of document.querySelectorAll('.preset')) b.setAttribute('aria-pressed', 'false');
+  }
+
+  /** The range of the last load (what the page shows). */
+  function rangeText() {
+    const q = state.query;
+    const since = q.get('since');
+    const until = q.get('until');
+    if (!since && !until) return 'from the first record to now';
+    return `from ${since ? utc(Number(since)) : 'the first record'} to ${until ? utc(Number(until)) : 'now'}`;
   }
 
   function showStatus(text, kind = '') {
@@ -114,6 +177,7 @@
   }
 
   function handleError(err) {
+    if (err instanceof InputError) return showStatus(err.message, 'error');
     if (err instanceof ApiError && err.status === 401) return signOut(`${err.message} [${err.code}]`);
     showStatus(err instanceof ApiError ? `${err.message} [${err.code}]` : `Cannot reach the relay: ${err.message}`, 'error');
   }
@@ -137,11 +201,13 @@
 
   function renderRecords(page) {
     state.total = page.total;
+    $('csv').textContent = `Download CSV (${page.total.toLocaleString('en')} notice${page.total === 1 ? '' : 's'})`;
+    $('csv').disabled = page.total === 0;
     const body = $('records').querySelector('tbody');
     body.replaceChildren(
       ...page.records.map((r) => {
         const notice = el('td', { class: 'id' }, el('code', { title: r.id }, r.id.slice(0, 13)));
-        const level = el('td', { class: 'nowrap' });
+        const level = el('td', { class: 'level-cell' });
         if (r.drill) level.append(el('span', { class: 'drill', title: `Drill ${r.drill.drillId}${r.drill.inject === null ? '' : `, inject ${r.drill.inject}`} — an exercise, not a real notice` }, 'DRILL'), ' ');
         level.append(levelBadge(r.level));
         if (r.raises.length) level.append(' ', el('span', { class: 'raised', title: `Raised to ${r.raises[r.raises.length - 1].level}` }, `raised → ${r.raises[r.raises.length - 1].level}`));
@@ -155,10 +221,10 @@
           el('td', { class: 'nowrap' }, `${r.fromState} → ${r.toState}`),
           el('td', { class: 'time' }, utc(r.acceptedAt)),
           el('td', { class: 'nowrap' }, delivered),
-          el('td', {}, acked, r.ackedBy?.name ? el('span', { class: 'by' }, ` by ${r.ackedBy.name}`) : ''),
+          el('td', { class: 'acked' }, acked, r.ackedBy?.name ? el('span', { class: 'by' }, `by ${r.ackedBy.name}`) : ''),
           el('td', { class: 'time' }, utc(r.ackDeadline)),
-          el('td', {}, result(r)),
-          el('td', {}, escalation(r)),
+          el('td', { class: 'result-cell' }, result(r)),
+          el('td', { class: 'escalation' }, escalation(r)),
         );
         return row;
       }),
@@ -191,9 +257,10 @@
     $('k-p95').textContent = duration(a.overall.p95Ms);
     $('k-share').textContent = percent(a.overall.withinDeadline);
     $('k-share-hint').textContent = a.overall.decided ? `${a.overall.met.toLocaleString('en')} met of ${a.overall.decided.toLocaleString('en')} past their deadline or acknowledged` : 'none due yet';
+    // byState groups by the notice's recipient (toState): the state whose PoC must acknowledge, whoever sent it.
     const rows = [
       ...a.byLevel.map((s) => groupRow(s.key, s)),
-      ...a.byState.map((s) => groupRow(`Acknowledged by ${s.key}`, s, 'state')),
+      ...a.byState.map((s) => groupRow(`Sent to ${s.key} (${s.key} must acknowledge)`, s, 'state')),
       ...a.byDrill.map((s) => groupRow(s.key === 'drill' ? 'DRILLS' : 'Real notices', s, s.key === 'drill' ? 'state is-drill' : 'state')),
     ];
     $('groups').querySelector('tbody').replaceChildren(...rows);
@@ -212,26 +279,72 @@
     return { levels: present, data: [xs.map((t) => t / 1000), ...ys] };
   }
 
+  /** Tick steps for the time axis, in seconds: whole UTC hours, then days. */
+  const STEPS = [1, 2, 3, 6, 12, 24, 48, 168, 336, 720, 2160, 8760].map((h) => h * 3600);
+
+  /**
+   * Time-axis ticks (x in seconds): aligned to UTC, at least a bucket apart (a day chart never ticks at 06:00), as many
+   * as fit one per `space` px. uPlot's own time ticks are not used: a single bucket made it pad the range by 10 % of
+   * the epoch value (years).
+   */
+  function timeSplits(min, max, width, bucketS, space) {
+    const fit = Math.max(1, Math.floor(width / space));
+    const step = STEPS.find((s) => s >= bucketS && (max - min) / s <= fit) ?? STEPS[STEPS.length - 1];
+    const out = [];
+    for (let t = Math.ceil(min / step) * step; t <= max; t += step) out.push(t);
+    return { step, splits: out };
+  }
+
+  const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+
+  /**
+   * Labels, UTC, unambiguous whatever the reader's locale: "3 Dec" for day steps, with the year under the first tick
+   * and each 1 January; "06:00" for hour steps, with "3 Dec 2026" under the first tick and each midnight.
+   */
+  function timeLabels(splits, step) {
+    return splits.map((v, i) => {
+      const d = new Date(v * 1000);
+      const day = `${d.getUTCDate()} ${MONTHS[d.getUTCMonth()]}`;
+      const newYear = d.getUTCMonth() === 0 && d.getUTCDate() === 1;
+      if (step >= 86_400) return i === 0 || newYear ? `${day}\n${d.getUTCFullYear()}` : day;
+      const time = d.toISOString().slice(11, 16);
+      return i === 0 || time === '00:00' ? `${time}\n${day} ${d.getUTCFullYear()}` : time;
+    });
+  }
+
   function chart(target, data, levels, opts) {
     const width = Math.max(300, target.clientWidth);
     const single = data[0].length === 1;
-    const hourly = state.bucket === 'hour';
-    const xTick = (v) => {
-      const iso = new Date(v * 1000).toISOString();
-      return hourly ? `${iso.slice(5, 10)} ${iso.slice(11, 13)}h` : iso.slice(0, 10);
-    };
+    const bucketS = (state.bucket === 'hour' ? HOUR : DAY) / 1000;
+    // The data's own range (bucket starts), half a bucket either side, so a single bucket sits mid-chart.
+    const xMin = data[0][0] - bucketS / 2;
+    const xMax = data[0][data[0].length - 1] + bucketS / 2;
+    let drawn = { step: bucketS, splits: [] };
     return new uPlot(
       {
         width,
         height: 260,
         padding: [8, 36, 0, 0],
-        scales: { x: { time: true }, y: opts.scale },
+        scales: { x: { time: true, range: () => [xMin, xMax] }, y: opts.scale },
         axes: [
-          { stroke: '#333', grid: { stroke: '#e5e7eb' }, values: (_u, splits) => splits.map(xTick), space: 90 },
+          {
+            stroke: '#333',
+            grid: { stroke: '#e5e7eb' },
+            space: 64,
+            size: 52,
+            splits: (u, _axis, min, max) => (drawn = timeSplits(min, max, u.bbox.width / uPlot.pxRatio || width - 110, bucketS, 64)).splits,
+            values: (_u, splits) => {
+              const labels = timeLabels(splits, drawn.step);
+              // What the axis shows, for tests and for anyone inspecting the page.
+              target.dataset.xTicks = JSON.stringify(labels);
+              target.dataset.xRange = `${Math.round(xMin * 1000)},${Math.round(xMax * 1000)}`;
+              return labels;
+            },
+          },
           { stroke: '#333', grid: { stroke: '#e5e7eb' }, values: (_u, splits) => splits.map(opts.tick), size: 70 },
         ],
         series: [
-          { label: 'UTC', value: (_u, v) => (v === null ? '—' : utc(v * 1000)) },
+          { label: state.bucket === 'hour' ? 'Hour (UTC)' : 'Day (UTC)', value: (_u, v) => (v === null ? '—' : bucketLabel(v * 1000)) },
           // Earlier (more urgent) levels are drawn wider, so a level hidden under another one still shows as a border.
           ...levels.map((level) => ({
             label: level,
@@ -247,6 +360,11 @@
       data,
       target,
     );
+  }
+
+  function bucketLabel(ms) {
+    const iso = new Date(ms).toISOString();
+    return state.bucket === 'hour' ? `${iso.slice(0, 10)} ${iso.slice(11, 13)}:00–${String((Number(iso.slice(11, 13)) + 1) % 24).padStart(2, '0')}:00` : iso.slice(0, 10);
   }
 
   function drawCharts(series) {
@@ -269,23 +387,89 @@
   }
 
   async function loadRecords() {
-    const q = filterQuery();
+    const q = new URLSearchParams(state.query);
     q.set('limit', String(PAGE));
     q.set('offset', String(state.offset));
     renderRecords(await api(`/v1/review/records?${q}`));
   }
 
+  function who(t) {
+    return `${t.name} (${t.state})`;
+  }
+
+  function checkRow(c, scoped) {
+    const asked = `${c.targetState === null ? 'All states' : c.targetState} — ${c.asked} PoC${c.asked === 1 ? '' : 's'}${scoped ? ' in scope' : ''}`;
+    const answered = c.targets.filter((t) => t.outcome === 'answered' || t.outcome === 'late');
+    const silent = c.targets.filter((t) => t.outcome === 'missing' || t.outcome === 'open');
+    const answeredCell = el('td', { class: 'people' });
+    for (const t of answered) {
+      answeredCell.append(
+        el(
+          'span',
+          { class: `person ${t.outcome}`, title: `acknowledged ${utc(t.ackedAt)} UTC${t.receivedAt === null ? '' : `; device receipt ${utc(t.receivedAt)} UTC`}` },
+          `${who(t)} · ${duration(t.ackedAt - c.startedAt)}${t.outcome === 'late' ? ' — LATE' : ''}`,
+        ),
+      );
+    }
+    if (answered.length === 0) answeredCell.append(el('span', { class: 'none' }, 'nobody'));
+    const silentCell = el('td', { class: 'people' });
+    for (const t of silent) {
+      const got = t.receivedAt === null ? 'not received' : `device got it after ${duration(t.receivedAt - c.startedAt)}, no one acknowledged`;
+      silentCell.append(el('span', { class: `person ${t.outcome}` }, `${who(t)} · ${t.outcome === 'open' ? `not yet (${got})` : got}`));
+    }
+    if (silent.length === 0) silentCell.append(el('span', { class: 'none all-answered' }, 'everyone answered'));
+    const summary = c.open ? `open until ${utc(c.deadline)}` : `${c.answered} of ${c.asked} in time${c.late ? `, ${c.late} late` : ''}`;
+    return el(
+      'tr',
+      { class: c.missing ? 'has-missing' : '', 'data-check': c.checkId },
+      el('td', { class: 'time' }, utc(c.startedAt), el('span', { class: 'by' }, c.startedBy === 'schedule' ? 'scheduled' : `by ${c.startedBy}`)),
+      el('td', {}, asked),
+      el('td', { class: 'nowrap' }, duration(c.withinMs), el('span', { class: 'by' }, summary)),
+      answeredCell,
+      silentCell,
+    );
+  }
+
+  function renderChecks(page) {
+    const body = $('checks').querySelector('tbody');
+    body.replaceChildren(...page.checks.map((c) => checkRow(c, page.states !== null)));
+    if (page.checks.length === 0) body.append(el('tr', {}, el('td', { colspan: '5', class: 'empty' }, 'No communication checks in this range.')));
+    const scope = page.states === null ? 'all states' : page.states.length ? page.states.join(' and ') : 'no state';
+    $('checks-scope').textContent = `(whether each asked PoC acknowledged; ${scope}; started ${rangeText()}; not notices, so the drill toggle does not apply)`;
+    $('checks-range').textContent = page.total > page.checks.length ? `latest ${page.checks.length} of ${page.total}` : `${page.total} check${page.total === 1 ? '' : 's'}`;
+  }
+
+  async function loadChecks() {
+    const q = new URLSearchParams(state.query);
+    // Checks ask states, not channels or levels: only the channel (the grant's scope), the state and the time range apply.
+    for (const name of ['drill', 'level']) q.delete(name);
+    q.set('limit', '10');
+    renderChecks(await api(`/v1/review/checks?${q}`));
+  }
+
+  function labelCounts() {
+    const drill = drillSelection();
+    for (const node of document.querySelectorAll('[data-counts]')) {
+      node.textContent = COUNTS[drill];
+      node.classList.toggle('drill-only', drill === 'drill');
+      node.classList.toggle('with-drills', drill === 'all');
+    }
+  }
+
   async function loadAll() {
     showStatus('Loading…');
     try {
-      const q = filterQuery();
+      // Frozen for this view: paging, the CSV and the export ask for exactly what is shown (a live preset's start would move on).
+      state.query = filterQuery();
+      const q = new URLSearchParams(state.query);
       state.bucket = String(new FormData($('filters')).get('bucket') ?? 'day');
       q.set('bucket', state.bucket);
-      const [aggregates] = await Promise.all([api(`/v1/review/aggregates?${q}`), loadRecords()]);
+      const [aggregates] = await Promise.all([api(`/v1/review/aggregates?${q}`), loadRecords(), loadChecks()]);
+      labelCounts();
       renderAggregates(aggregates);
-      const drill = new FormData($('filters')).get('drill');
-      const scope = drill === 'drill' ? 'DRILLS ONLY — exercise notices, not real events. ' : drill === 'real' ? 'Real notices only. ' : '';
-      showStatus(`${scope}As of ${utc(aggregates.now)} UTC (relay clock).`, drill === 'drill' ? 'drill-mode' : '');
+      const drill = drillSelection();
+      const scope = drill === 'drill' ? 'DRILLS ONLY — exercise notices, not real events.' : drill === 'all' ? 'Counting real notices AND DRILLS.' : 'Real notices only; drills excluded.';
+      showStatus(`${scope} Accepted ${rangeText()}. As of ${utc(aggregates.now)} UTC (relay clock).`, drill === 'drill' ? 'drill-mode' : drill === 'all' ? 'with-drills' : '');
     } catch (err) {
       handleError(err);
     }
@@ -295,6 +479,7 @@
     if (!token()) return signOut();
     try {
       const session = await api('/v1/review/session');
+      state.skew = session.now - Date.now();
       $('who').textContent = `${session.name} · relay ${session.relay.slice(0, 10)}… · token valid until ${utc(session.expiresAt)}`;
       $('login').hidden = true;
       $('app').hidden = false;
@@ -307,24 +492,24 @@
     }
   }
 
-  async function download() {
-    const button = $('export');
+  /** Fetches a file with the token and hands it to the browser as a download; `done` says what to tell the reviewer. */
+  async function download(button, path, fallback, done) {
     button.disabled = true;
-    showStatus('Preparing the export…');
+    showStatus('Preparing the download…');
     try {
-      const res = await fetch(`/v1/review/export?${filterQuery()}`, { headers: { authorization: `Bearer ${token()}` } });
+      const res = await fetch(path, { headers: { authorization: `Bearer ${token()}` } });
       if (!res.ok) {
         const body = await res.json().catch(() => ({}));
         throw new ApiError(res.status, body.error?.code ?? 'INTERNAL', body.error?.message ?? `HTTP ${res.status}`);
       }
-      const name = /filename="([^"]+)"/.exec(res.headers.get('content-disposition') ?? '')?.[1] ?? 'hotline-review.json';
+      const name = /filename="([^"]+)"/.exec(res.headers.get('content-disposition') ?? '')?.[1] ?? fallback;
       const url = URL.createObjectURL(await res.blob());
       const a = el('a', { href: url, download: name });
       document.body.append(a);
       a.click();
       a.remove();
       setTimeout(() => URL.revokeObjectURL(url), 10_000);
-      showStatus(`Downloaded ${name}. Check it offline with: hotline verify ${name} --relay-key KEY`);
+      showStatus(done(name));
     } catch (err) {
       handleError(err);
     } finally {
@@ -359,7 +544,20 @@
       state.offset += PAGE;
       loadRecords().catch(handleError);
     });
-    $('export').addEventListener('click', () => download());
+    $('export').addEventListener('click', () =>
+      download($('export'), `/v1/review/export?${state.query}`, 'hotline-review.json', (name) => `Downloaded ${name}. Check it offline with: hotline verify ${name} --relay-key KEY`),
+    );
+    $('csv').addEventListener('click', () =>
+      download($('csv'), `/v1/review/records.csv?${state.query}`, 'hotline-records.csv', (name) => `Downloaded ${name}: the ${state.total.toLocaleString('en')} notices of the table, one row each: ${COUNTS[drillSelection()]}, accepted ${rangeText()}.`),
+    );
+    for (const b of document.querySelectorAll('.preset')) {
+      b.addEventListener('click', () => {
+        setPreset(b.dataset.span === 'all' ? null : Number(b.dataset.span));
+        state.offset = 0;
+        loadAll();
+      });
+    }
+    for (const name of ['since', 'until']) $('filters').elements.namedItem(name).addEventListener('input', clearPreset);
     let resize = null;
     window.addEventListener('resize', () => {
       clearTimeout(resize);
