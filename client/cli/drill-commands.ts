@@ -1,7 +1,7 @@
 // `hotline drill run`: a drill director runs a scenario file to its end, with progress, and writes the report.
 import type { Command } from 'commander';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { HotlineError } from '../../shared/index.ts';
+import { formatDuration, HotlineError } from '../../shared/index.ts';
 import { reportMarkdown } from '../drill/report.ts';
 import { drillIdFor, runDrill, type DrillProgress } from '../drill/runner.ts';
 import { parseScenario } from '../drill/scenario.ts';
@@ -35,6 +35,11 @@ export function registerDrillCommands(program: Command): void {
         const report = await withClient({ relay: opts.relay, reconnect: true }, (client) =>
           runDrill(client, scenario, {
             drillId,
+            onStart: (plan) =>
+              process.stderr.write(
+                `drill run: runs until every inject is acknowledged or missed (about ${formatDuration(plan.longestMs)} at most; last inject sent after ${formatDuration(plan.lastInjectMs)}; deadlines ${Object.entries(plan.deadlines).map(([l, ms]) => `${l} ${formatDuration(ms ?? 0)}`).join(', ')}); ` +
+                  'the PoCs answer from their own terminals (hotline listen, hotline ack ID); Ctrl-C stops\n',
+              ),
             onInjectSent: (index, id) => process.stderr.write(`${process.stderr.isTTY ? '\n' : ''}DRILL ${drillId}: inject ${index} sent (${id})\n`),
             onProgress: (p) => {
               const line = progressLine(p);

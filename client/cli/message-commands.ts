@@ -245,6 +245,9 @@ export function registerMessageCommands(program: Command): void {
     .action(async (opts: { relay?: string; for?: string; json?: boolean }) => {
       try {
         const forMs = opts.for ? parseDuration(opts.for) : null;
+        process.stderr.write(
+          `listen: runs ${forMs === null ? 'until Ctrl-C' : `for ${formatDuration(forMs)} (Ctrl-C stops sooner)`}, printing what arrives; acknowledge, send and reply from another terminal\n`,
+        );
         await withClient({ relay: opts.relay, reconnect: true }, async (client) => {
           const names = namesOf(client);
           const emit = (json: Record<string, unknown>, human: () => string) => output(opts, json, human);

@@ -47,6 +47,7 @@ export interface DrillReport {
     readonly channel: string;
     readonly participants: readonly string[];
     readonly timeScale: number;
+    /** Each level's acknowledgement deadline in this drill (wall clock): the scenario's, else the charter's, divided by timeScale. */
     readonly deadlines: Partial<Record<Level, number>>;
     readonly startedAt: number;
     readonly endedAt: number | null;
@@ -130,7 +131,7 @@ export function reportMarkdown(r: DrillReport): string {
     '',
     `- Drill id: \`${r.drill.drillId}\` on channel ${r.drill.channel} (participants ${r.drill.participants.join(', ')})`,
     `- Started ${iso(r.drill.startedAt)}, ended ${iso(r.drill.endedAt)}; time scale ${r.drill.timeScale}×`,
-    `- Deadline overrides: ${Object.entries(r.drill.deadlines).map(([l, ms]) => `${l} ${dur(ms ?? null)}`).join(', ') || 'none (channel defaults)'}`,
+    `- Deadlines (wall clock, scaled by the time scale): ${Object.entries(r.drill.deadlines).map(([l, ms]) => `${l} ${dur(ms ?? null)}`).join(', ') || 'the channel charter\'s'}`,
     '',
     '## Totals',
     '',

@@ -1,5 +1,5 @@
 // Runs a drill as its director: registers it, sends each inject at its time as the counterpart state, follows it to the end, builds the report.
-import { HotlineError, timingRecordSchema, type TimingRecord } from '../../shared/index.ts';
+import { HotlineError, timingRecordSchema, type Level, type TimingRecord } from '../../shared/index.ts';
 import type { HotlineClient } from '../hotline-client.ts';
 import { buildReport, injectOutcome, type DrillMessage, type DrillReport } from './report.ts';
 import type { DrillScenario } from './scenario.ts';
@@ -20,6 +20,16 @@ export interface DrillRunOptions {
   readonly graceMs?: number;
   readonly onProgress?: (p: DrillProgress) => void;
   readonly onInjectSent?: (index: number, id: string) => void;
+  /** Once the drill is registered: its deadlines and how long it runs when nobody acknowledges (wall clock). */
+  readonly onStart?: (plan: DrillPlan) => void;
+}
+
+export interface DrillPlan {
+  readonly deadlines: Partial<Record<Level, number>>;
+  /** When the last inject is sent, from the start. */
+  readonly lastInjectMs: number;
+  /** About how long the run lasts at most: the last inject, then the longest deadline and its escalation (default policy: to 150%). */
+  readonly longestMs: number;
 }
 
 /** A slug for drill ids: letters, digits and dashes, with the start time so reruns do not collide. */
@@ -27,6 +37,26 @@ export function drillIdFor(name: string, now: number): string {
   const slug = name.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '').slice(0, 40) || 'drill';
   return `${slug}-${new Date(now).toISOString().replace(/[-:]/g, '').slice(0, 15)}`;
 }
+
+/**
+ * Every acknowledgement deadline of a drill, in wall-clock ms, for the levels its injects use: the scenario's own
+ * `deadlines:` (already divided by timeScale), else the channel charter's divided by timeScale. Each inject carries
+ * its figure in its signed drill mark (ackWithinMs), which the relay and every client take instead of the charter's.
+ * @example drillDeadlines(scenario, channel.deadlines) // { PRIORITY: 240_000, FLASH: 10_000 } at timeScale 60
+ */
+export function drillDeadlines(scenario: DrillScenario, channelDeadlines: Partial<Record<Level, number>>): Partial<Record<Level, number>> {
+  const table: Partial<Record<Level, number>> = {};
+  for (const { level } of scenario.injects) {
+    const own = scenario.deadlines[level];
+    const charter = channelDeadlines[level];
+    if (own !== undefined) table[level] = own;
+    else if (charter !== undefined) table[level] = Math.max(MIN_DRILL_DEADLINE_MS, Math.round(charter / scenario.timeScale));
+  }
+  return table;
+}
+
+/** The shortest deadline a drill mark may carry (shared drillMarkSchema: ackWithinMs ≥ 100 ms). */
+const MIN_DRILL_DEADLINE_MS = 100;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, Math.max(0, ms)));
 
@@ -46,7 +76,11 @@ export async function runDrill(client: HotlineClient, scenario: DrillScenario, o
   const channel = client.channels.find((c) => c.states.includes(a) && c.states.includes(b));
   if (!channel) throw new HotlineError('UNKNOWN_CHANNEL', `no channel between ${a} and ${b} on this relay: the operator must open it first`);
   const pollMs = options.pollMs ?? 500;
-  await client.startDrill({ drillId: options.drillId, name: scenario.name, channel: channel.id, timeScale: scenario.timeScale, deadlines: scenario.deadlines });
+  const deadlines = drillDeadlines(scenario, channel.deadlines);
+  await client.startDrill({ drillId: options.drillId, name: scenario.name, channel: channel.id, timeScale: scenario.timeScale, deadlines });
+  const lastInjectMs = Math.max(...scenario.injects.map((i) => i.atMs / scenario.timeScale));
+  const longestDeadline = Math.max(0, ...Object.values(deadlines).filter((d): d is number => d !== undefined));
+  options.onStart?.({ deadlines, lastInjectMs, longestMs: lastInjectMs + longestDeadline * 1.5 });
   const started = Date.now();
   const sentIds = new Map<number, string>();
   const byId = new Map<string, TimingRecord>();
@@ -96,14 +130,14 @@ export async function runDrill(client: HotlineClient, scenario: DrillScenario, o
       level: inject.level,
       subject: inject.subject,
       text: inject.text,
-      // The scenario's own deadline for this level travels signed in the header, so every client can check the relay's.
-      drill: { drillId: options.drillId, inject: inject.index, ...(scenario.deadlines[inject.level] !== undefined ? { ackWithinMs: scenario.deadlines[inject.level] } : {}) },
+      // The drill's deadline for this level (scaled by timeScale) travels signed in the header, so every client can check the relay's.
+      drill: { drillId: options.drillId, inject: inject.index, ...(deadlines[inject.level] !== undefined ? { ackWithinMs: deadlines[inject.level] } : {}) },
     });
     sentIds.set(inject.index, result.id);
     options.onInjectSent?.(inject.index, result.id);
   }
 
-  const maxDeadline = Math.max(...scenario.injects.map((i) => scenario.deadlines[i.level] ?? channel.deadlines[i.level] ?? 0));
+  const maxDeadline = Math.max(...scenario.injects.map((i) => deadlines[i.level] ?? channel.deadlines[i.level] ?? 0));
   const giveUpAt = Date.now() + maxDeadline * 1.6 + (options.graceMs ?? 30_000);
   for (;;) {
     const serverNow = await poll();
@@ -126,7 +160,7 @@ export async function runDrill(client: HotlineClient, scenario: DrillScenario, o
       channel: channel.id,
       participants: scenario.participants,
       timeScale: scenario.timeScale,
-      deadlines: scenario.deadlines,
+      deadlines,
       startedAt: final.drill.startedAt,
       endedAt: final.drill.endedAt,
     },

@@ -70,7 +70,7 @@ export interface DrillScenario {
   readonly name: string;
   readonly participants: readonly [string, string];
   readonly timeScale: number;
-  /** Deadline overrides in wall-clock milliseconds (already divided by timeScale). */
+  /** The scenario's deadline overrides in wall-clock milliseconds (already divided by timeScale); the runner scales the charter's for the other levels (drillDeadlines). */
   readonly deadlines: Partial<Record<Level, number>>;
   readonly injects: readonly DrillInject[];
 }
