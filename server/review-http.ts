@@ -126,7 +126,10 @@ export function createReviewRouter(deps: ReviewDeps): Router {
     next();
   });
   router.get('/session', (_req, res) => {
-    res.json({ ...(res.locals.grant as object), relay: deps.relayKid, now: deps.clock.now() });
+    const grant = res.locals.grant as ReviewGrant;
+    // channels: what this grant may read (null: any, the operator); the dashboard names them and asks for one when several.
+    const channels = grant.kid === null || !deps.reviewableChannels ? null : deps.reviewableChannels(grant.kid);
+    res.json({ ...grant, channels, relay: deps.relayKid, now: deps.clock.now() });
   });
   router.get('/records', (req, res) => {
     const q = reviewQuery(req);

@@ -4,7 +4,7 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { initCrypto, signStatement, type EnvelopeHeader } from '../../shared/index.ts';
+import { initCrypto, REVIEW_TOKEN_CTX, signStatement, type EnvelopeHeader } from '../../shared/index.ts';
 import { ManualClock, passTimeTo } from '../helpers/manual-clock.ts';
 import { RawPeer } from '../helpers/raw-peer.ts';
 import { adminCall, startTestRelay, type TestRelay } from '../helpers/relay.ts';
@@ -19,6 +19,8 @@ let relay: TestRelay;
 let clock: ManualClock;
 let browser: Browser;
 let token: string;
+/** A US reviewer's token: the US roster lists it, so it reads CN-US and RU-US, one at a time. */
+let reviewerToken: string;
 let start: number;
 /** The six days' last notice time, and the communication check's id. */
 let lastNotice: number;
@@ -46,8 +48,9 @@ describe.skipIf(!existsSync(CHROMIUM))(`reviewer dashboard in ${CHROMIUM}`, () =
     const us = await RawPeer.enrol(relay, 'US', 'poc', 'US CERT duty officer');
     const cn = await RawPeer.enrol(relay, 'CN', 'poc', 'CN CERT duty officer');
     const ru = await RawPeer.enrol(relay, 'RU', 'poc', 'RU CERT duty officer');
+    const reviewer = await RawPeer.enrol(relay, 'US', 'reviewer', 'US treaty reviewer');
     // The two channels' charters and the three states' rosters, signed by the test authorities.
-    await chartered(relay, 'CN-US', [us, cn]);
+    await chartered(relay, 'CN-US', [us, cn, { kid: reviewer.identity.kid, state: 'US', name: 'US treaty reviewer', role: 'reviewer' }]);
     await chartered(relay, 'RU-US', [ru]);
     for (const p of [us, cn, ru]) await p.connect(relay.url);
     // Six days of traffic: each day a notice at every level to CN and to RU, delivered, then acked after a varying share
@@ -92,6 +95,13 @@ describe.skipIf(!existsSync(CHROMIUM))(`reviewer dashboard in ${CHROMIUM}`, () =
     answer(us, 'ack');
     await us.next((m) => m.type === 'ok');
     await passTimeTo(clock, start + 6 * DAY + 30 * MINUTE, ticks);
+    const at = clock.now();
+    const minted = await fetch(`${relay.httpUrl}/v1/review/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ kid: reviewer.identity.kid, at, sig: signStatement(reviewer.identity, REVIEW_TOKEN_CTX, { kid: reviewer.identity.kid, at, relay: relay.identity.kid }) }),
+    });
+    reviewerToken = ((await minted.json()) as { token: string }).token;
     token = (await adminCall<{ token: string }>(relay, 'POST', '/review-tokens', { name: 'Ministry review desk' })).token;
     for (const p of [us, cn, ru]) p.close();
     browser = await chromium.launch({
@@ -105,7 +115,7 @@ describe.skipIf(!existsSync(CHROMIUM))(`reviewer dashboard in ${CHROMIUM}`, () =
     await relay?.dispose();
   });
 
-  async function signedIn(viewport = { width: 1366, height: 768 }): Promise<{ page: Page; problems: string[] }> {
+  async function signedIn(viewport = { width: 1366, height: 768 }, as = token): Promise<{ page: Page; problems: string[] }> {
     const page = await browser.newPage({ viewport, acceptDownloads: true });
     const problems: string[] = [];
     page.on('console', (m) => {
@@ -113,7 +123,7 @@ describe.skipIf(!existsSync(CHROMIUM))(`reviewer dashboard in ${CHROMIUM}`, () =
     });
     page.on('pageerror', (e) => problems.push(e.message));
     await page.goto(`${relay.httpUrl}/review`);
-    await page.getByLabel('Reviewer token').fill(token);
+    await page.getByLabel('Reviewer token').fill(as);
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.locator('#records tbody tr').first().waitFor();
     await expect.poll(() => page.locator('#chart-tta canvas').count()).toBeGreaterThan(0);
@@ -248,6 +258,34 @@ describe.skipIf(!existsSync(CHROMIUM))(`reviewer dashboard in ${CHROMIUM}`, () =
     await row.scrollIntoViewIfNeeded();
     await page.screenshot({ path: '/tmp/dashboard-checks.png' });
     expect(problems).toEqual([]);
+  });
+
+  it('shows a reviewer only the checks\' answers of its channel\'s states, and names the channel it reads', async () => {
+    const { page, problems } = await signedIn(undefined, reviewerToken);
+    // Two channels on its grant: the page starts with the first and says so; 16 real notices of CN-US.
+    await expect.poll(() => page.locator('#status').textContent()).toContain('Channel CN-US (this token also reads RU-US)');
+    expect(await page.getByLabel('Channel').inputValue()).toBe('CN-US');
+    await headline(page, 16);
+    const row = page.locator(`#checks tr[data-check="${checkId}"]`);
+    await row.waitFor();
+    let cells = await row.locator('td').allTextContents();
+    expect(cells[1]).toBe('All states — 2 PoCs in scope');
+    expect(cells[3]).toContain('CN CERT duty officer (CN)');
+    expect(cells[4]).toBe('everyone answered');
+    expect(await page.locator('#checks').textContent()).not.toContain('RU');
+    await page.screenshot({ path: '/tmp/dashboard-reviewer.png' });
+    // RU-US: now RU's silence shows, and CN is gone.
+    await page.getByLabel('Channel').fill('RU-US');
+    await page.getByRole('button', { name: 'Apply' }).click();
+    await expect.poll(() => page.locator('#status').textContent()).toContain('Channel RU-US');
+    cells = await row.locator('td').allTextContents();
+    expect(cells[4]).toContain('RU CERT duty officer (RU)');
+    expect(await page.locator('#checks').textContent()).not.toContain('CN CERT');
+    // Emptied: the relay asks for a channel, and the page says where to type it.
+    await page.getByLabel('Channel').fill('');
+    await page.getByRole('button', { name: 'Apply' }).click();
+    await expect.poll(() => page.locator('#status').textContent()).toContain('Type a channel in the Channel box, then Apply');
+    expect(problems.filter((p) => !p.includes('400'))).toEqual([]);
   });
 
   it('downloads the shown records as CSV (the CLI\'s format), for the default view and a preset', async () => {

@@ -15,7 +15,7 @@
   /** What the headline figures count, by the "Notices counted" toggle: every figure says it. */
   const COUNTS = { real: 'real notices only (drills excluded)', all: 'real notices and drills', drill: 'DRILLS ONLY' };
   // skew: relay clock − this computer's, from the session (presets are relative to the relay's now); span: the active preset (ms, or null).
-  const state = { offset: 0, total: 0, charts: [], bucket: 'day', skew: 0, span: null, query: new URLSearchParams() };
+  const state = { offset: 0, total: 0, charts: [], bucket: 'day', skew: 0, span: null, query: new URLSearchParams(), channels: null };
 
   function token() {
     return sessionStorage.getItem(TOKEN_KEY);
@@ -152,6 +152,15 @@
     for (const b of document.querySelectorAll('.preset')) b.setAttribute('aria-pressed', 'false');
   }
 
+  /** The channel of the last load, in words: the one named, the grant's only one, or every channel (the operator). */
+  function channelText() {
+    const named = state.query.get('channel');
+    const all = state.channels;
+    if (named) return `Channel ${named}${all && all.length > 1 ? ` (this token also reads ${all.filter((c) => c !== named).join(', ')})` : ''}.`;
+    if (all && all.length === 1) return `Channel ${all[0]} (the one this token reads).`;
+    return 'All channels.';
+  }
+
   /** The range of the last load (what the page shows). */
   function rangeText() {
     const q = state.query;
@@ -178,6 +187,9 @@
 
   function handleError(err) {
     if (err instanceof InputError) return showStatus(err.message, 'error');
+    if (err instanceof ApiError && err.code === 'BAD_INPUT' && err.message.startsWith('name the channel')) {
+      return showStatus(`${err.message.replace('name the channel with ?channel=', 'Type a channel in the Channel box, then Apply')} [${err.code}]`, 'error');
+    }
     if (err instanceof ApiError && err.status === 401) return signOut(`${err.message} [${err.code}]`);
     showStatus(err instanceof ApiError ? `${err.message} [${err.code}]` : `Cannot reach the relay: ${err.message}`, 'error');
   }
@@ -469,7 +481,7 @@
       renderAggregates(aggregates);
       const drill = drillSelection();
       const scope = drill === 'drill' ? 'DRILLS ONLY — exercise notices, not real events.' : drill === 'all' ? 'Counting real notices AND DRILLS.' : 'Real notices only; drills excluded.';
-      showStatus(`${scope} Accepted ${rangeText()}. As of ${utc(aggregates.now)} UTC (relay clock).`, drill === 'drill' ? 'drill-mode' : drill === 'all' ? 'with-drills' : '');
+      showStatus(`${scope} ${channelText()} Accepted ${rangeText()}. As of ${utc(aggregates.now)} UTC (relay clock).`, drill === 'drill' ? 'drill-mode' : drill === 'all' ? 'with-drills' : '');
     } catch (err) {
       handleError(err);
     }
@@ -480,6 +492,12 @@
     try {
       const session = await api('/v1/review/session');
       state.skew = session.now - Date.now();
+      state.channels = session.channels ?? null;
+      const channel = $('filters').elements.namedItem('channel');
+      $('channel-list').replaceChildren(...(state.channels ?? []).map((c) => el('option', { value: c })));
+      if (state.channels?.length === 1) channel.placeholder = state.channels[0];
+      // A grant over several channels reads one at a time: start with the first, and say so (status bar).
+      if (state.channels && state.channels.length > 1 && !channel.value) channel.value = state.channels[0];
       $('who').textContent = `${session.name} · relay ${session.relay.slice(0, 10)}… · token valid until ${utc(session.expiresAt)}`;
       $('login').hidden = true;
       $('app').hidden = false;
