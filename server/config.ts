@@ -23,6 +23,8 @@ export interface RelayLimits {
 export interface RelayTls {
   readonly cert: string | Buffer;
   readonly key: string | Buffer;
+  /** When the certificate stops being valid (ms since the epoch), when known: the relay warns ahead of it. */
+  readonly validUntil?: number;
 }
 
 export interface RelayConfig {

@@ -1,5 +1,6 @@
 // `hotline relay`: parses flags, starts the relay, prints `listening on ws://H:P` (wss:// with TLS), stops gracefully on SIGTERM/SIGINT.
 import { Command, InvalidArgumentError } from 'commander';
+import { statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { HotlineError, parseDuration, toHotlineError } from '../shared/index.ts';
 import { defaultVerifyThreads, type RelayTls } from './config.ts';
@@ -78,7 +79,7 @@ const opts = program.opts<{
   tlsCert?: string;
   tlsKey?: string;
 }>();
-const dataDir = resolve(opts.data ?? process.env.HOTLINE_DATA ?? './.hotline-relay');
+const dataDir = resolve(opts.data ?? (process.env.HOTLINE_DATA || './.hotline-relay'));
 
 let checkSchedule: { everyMs: number; withinMs: number } | null = null;
 let tls: RelayTls | null = null;
@@ -89,7 +90,17 @@ try {
   if ((opts.tlsCert === undefined) !== (opts.tlsKey === undefined)) {
     throw new HotlineError('BAD_INPUT', `${opts.tlsCert === undefined ? '--tls-key needs --tls-cert' : '--tls-cert needs --tls-key'}: give both, or neither`);
   }
-  if (opts.tlsCert !== undefined && opts.tlsKey !== undefined) tls = readRelayTls(resolve(opts.tlsCert), resolve(opts.tlsKey));
+  if (opts.tlsCert !== undefined && opts.tlsKey !== undefined) {
+    tls = readRelayTls(resolve(opts.tlsCert), resolve(opts.tlsKey));
+    const keyMode = statSync(resolve(opts.tlsKey)).mode & 0o777;
+    if (keyMode & 0o077) {
+      console.error(`hotline relay: warning: --tls-key ${opts.tlsKey} is readable by other users (mode 0${keyMode.toString(8)}); chmod 600 it`);
+    }
+    const daysLeft = tls.validUntil === undefined ? Infinity : (tls.validUntil - Date.now()) / 86_400_000;
+    if (daysLeft < 14) {
+      console.error(`hotline relay: warning: the certificate in ${opts.tlsCert} expires in ${Math.max(0, Math.floor(daysLeft))} day(s) (${new Date(tls.validUntil as number).toISOString()}); renew it and restart`);
+    }
+  }
   if (opts.checkEvery) {
     const everyMs = parseDuration(opts.checkEvery);
     checkSchedule = { everyMs, withinMs: opts.checkWithin ? parseDuration(opts.checkWithin) : Math.min(everyMs, 10 * 60_000) };

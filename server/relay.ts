@@ -117,7 +117,7 @@ export function readRelayTls(certPath: string, keyPath: string, now: Date = new 
   } catch (cause) {
     throw new HotlineError('BAD_INPUT', `cannot use --tls-cert ${certPath} with --tls-key ${keyPath}: ${(cause as Error).message}`, { cause });
   }
-  return { cert, key };
+  return { cert, key, validUntil: new Date(x509.validTo).getTime() };
 }
 
 export async function startRelay(options: RelayOptions = {}): Promise<RunningRelay> {

@@ -94,6 +94,34 @@ describe('relay tokens on stdout and in logs', () => {
     expect(log).not.toContain(metricsToken);
   }, 60_000);
 
+  it('shows the tokens once on a terminal (the first start), and later only where they are', async () => {
+    const dataDir = join(root, 'tty');
+    // `script` gives the relay a pseudo-terminal for stdout, as an operator at a shell has.
+    const onTerminal = async (): Promise<string> => {
+      const proc = spawn('script', ['-qfec', `${process.execPath} ${HOTLINE_BIN} relay --port 0 --data ${dataDir}`, '/dev/null'], {
+        stdio: ['pipe', 'pipe', 'pipe'],
+        env: { ...process.env, HOTLINE_LOG_LEVEL: 'warn' },
+      });
+      let out = '';
+      proc.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      const exited = new Promise((r) => proc.once('exit', r));
+      for (let i = 0; i < 400 && !/listening on/.test(out); i++) await new Promise((r) => setTimeout(r, 50));
+      const lock = JSON.parse(readFileSync(join(dataDir, 'relay.lock'), 'utf8')) as { pid: number };
+      process.kill(lock.pid, 'SIGTERM');
+      await exited;
+      return out;
+    };
+    const first = await onTerminal();
+    const adminToken = readFileSync(join(dataDir, 'admin.token'), 'utf8').trim();
+    const metricsToken = readFileSync(join(dataDir, 'metrics.token'), 'utf8').trim();
+    expect(first).toContain(`admin token (shown once; also in ${join(dataDir, 'admin.token')}, mode 0600): ${adminToken}`);
+    expect(first).toContain(metricsToken);
+    const second = await onTerminal();
+    expect(second).toMatch(/listening on ws:/);
+    expect(second).not.toContain(adminToken);
+    expect(second).not.toContain(metricsToken);
+  }, 60_000);
+
   it('keeps the tokens out of the --json ready line', async () => {
     const dataDir = join(root, 'json');
     const { proc, adminToken } = await startRelayProcess(dataDir);

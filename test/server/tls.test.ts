@@ -4,6 +4,7 @@ import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
+import { readRelayTls } from '../../server/relay.ts';
 import { hotline, hotlineJson, startRelayProcess, type CliEnv, type CliProcess } from '../helpers/cli.ts';
 import { tempDir } from '../helpers/relay.ts';
 import { makeTestCertificates, type TestCertificates } from '../helpers/tls-certs.ts';
@@ -172,6 +173,12 @@ describe('relay TLS flags', () => {
   it('refuses a certificate file that is not one, and a key where the certificate should be', async () => {
     expect(await refused(['--tls-cert', certs.relayKey, '--tls-key', certs.relayKey])).toMatch(/is not a PEM certificate/);
     expect(await refused(['--tls-cert', certs.relayCert, '--tls-key', certs.relayCert])).toMatch(/is not a PEM private key/);
+  });
+
+  it('refuses a certificate that is out of date or not yet valid', () => {
+    const in40Days = new Date(Date.now() + 40 * 86_400_000);
+    expect(() => readRelayTls(certs.relayCert, certs.relayKey, in40Days)).toThrow(/the certificate in .*relay\.crt expired on .*; renew it/);
+    expect(() => readRelayTls(certs.relayCert, certs.relayKey, new Date(Date.now() - 86_400_000))).toThrow(/is not valid before/);
   });
 
   it('refuses one flag without the other', async () => {
