@@ -16,7 +16,7 @@ export const MIN_PASSPHRASE_CHARS = 12;
 export const MIN_PASSPHRASE_GUESSES_LOG10 = 10;
 
 /** How the advice reads wherever a passphrase is refused. */
-export const PASSPHRASE_ADVICE = `use 4 or more unrelated words (e.g. from a dice list), at least ${MIN_PASSPHRASE_CHARS} characters`;
+export const PASSPHRASE_ADVICE = `use 4 or more unrelated words, at least ${MIN_PASSPHRASE_CHARS} characters`;
 
 /** The verdict on a new passphrase. `seconds` is zxcvbn's offline slow-hash time (10^4 guesses a second). */
 export type PassphraseVerdict =

@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Writable } from 'node:stream';
 import { errorCodes, HotlineError, initCrypto, toHotlineError } from '../../shared/index.ts';
+import { requireStrongPassphrase } from '../../shared/passphrase-policy.ts';
 import { HotlineClient } from '../hotline-client.ts';
 import { keystoreExists, openKeystore, type Keystore } from '../keystore.ts';
 import { readProfile, type Profile } from '../profile.ts';
@@ -110,6 +111,8 @@ async function askPassphrase(purpose: 'unlock' | 'create', how: string): Promise
   }
   const first = await promptHidden(purpose === 'create' ? 'New passphrase for this identity: ' : 'Passphrase: ');
   if (purpose === 'create') {
+    // Refused before it is typed a second time (createKeystore and createAuthority check it again).
+    requireStrongPassphrase(first);
     const again = await promptHidden('Repeat passphrase: ');
     if (again !== first) throw new HotlineError('BAD_INPUT', 'the two passphrases differ');
   }
@@ -217,7 +220,7 @@ export function adminToken(source: AdminTokenSource = {}): string {
   if (source.tokenFile) return readSecretFile(source.tokenFile, '--token-file');
   const fromEnv = takeSecret('HOTLINE_ADMIN_TOKEN');
   if (fromEnv) return fromEnv;
-  const dir = resolve(source.data ?? process.env.HOTLINE_DATA ?? './.hotline-relay');
+  const dir = resolve(source.data ?? (process.env.HOTLINE_DATA || './.hotline-relay'));
   const file = join(dir, 'admin.token');
   if (existsSync(file)) return readSecretFile(file, 'admin token');
   throw new HotlineError(
