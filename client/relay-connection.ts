@@ -2,6 +2,7 @@
 import { EventEmitter } from 'node:events';
 import WebSocket from 'ws';
 import {
+  errorCodes,
   HotlineError,
   isErrorCode,
   relayMessageSchema,
@@ -64,7 +65,7 @@ export function relayConnectFailure(url: string, err: unknown): HotlineError {
   if (UNTRUSTED_CERT.has(code)) {
     return new HotlineError(
       'TLS_UNTRUSTED',
-      `the relay at ${url} presented a certificate this client does not trust (${code}); if it uses a private CA, pass --ca CA.pem (or set HOTLINE_CA) — verification is never turned off`,
+      `the relay at ${url} presented a certificate this client does not trust (${code}); ${errorCodes.TLS_UNTRUSTED.hint}`,
       { cause: err },
     );
   }

@@ -4,9 +4,11 @@ import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
+import { RelayConnection } from '../../client/relay-connection.ts';
 import { readRelayTls } from '../../server/relay.ts';
+import { createIdentity, initCrypto } from '../../shared/index.ts';
 import { hotline, hotlineJson, startRelayProcess, type CliEnv, type CliProcess } from '../helpers/cli.ts';
-import { tempDir } from '../helpers/relay.ts';
+import { startTestRelay, tempDir } from '../helpers/relay.ts';
 import { makeTestCertificates, type TestCertificates } from '../helpers/tls-certs.ts';
 import { chartered, readyAuthorityFingerprint } from '../helpers/trust.ts';
 
@@ -130,7 +132,7 @@ describe('relay with native TLS', () => {
     const error = (JSON.parse(send.stderr.trim().split('\n').pop() as string) as { error: { code: string; message: string } }).error;
     expect(error.code).toBe('TLS_UNTRUSTED');
     expect(error.message).toMatch(/--ca/);
-  }, 120_000);
+  }, 240_000);
 
   it('CLI: a join without the CA is refused with TLS_UNTRUSTED naming --ca, and nothing is enrolled', async () => {
     const admin: CliEnv = { relay: relay.url, data: relayDir, extra: { HOTLINE_CA: certs.caCert } };
@@ -184,5 +186,33 @@ describe('relay TLS flags', () => {
   it('refuses one flag without the other', async () => {
     expect(await refused(['--tls-cert', certs.relayCert])).toMatch(/--tls-cert needs --tls-key/);
     expect(await refused(['--tls-key', certs.relayKey])).toMatch(/--tls-key needs --tls-cert/);
+  });
+});
+
+describe('SDK over wss://', () => {
+  async function connect(url: string, ca: Buffer | null): Promise<string> {
+    await initCrypto();
+    const conn = new RelayConnection({ url, identity: createIdentity(), relayKid: null, reconnect: false, ...(ca ? { tls: { ca } } : {}) });
+    try {
+      await conn.open();
+      return 'welcome';
+    } catch (error) {
+      return (error as { code: string }).code;
+    } finally {
+      conn.close();
+    }
+  }
+
+  it('verifies the relay certificate: trusted with tls.ca (the relay then asks who we are), TLS_UNTRUSTED without', async () => {
+    const relay = await startTestRelay({ config: { tls: readRelayTls(certs.relayCert, certs.relayKey) } });
+    try {
+      expect(relay.url).toMatch(/^wss:/);
+      // A key the relay does not know: refused at auth, which is past the TLS handshake.
+      expect(await connect(relay.url, readFileSync(certs.caCert))).toBe('UNKNOWN_KEY');
+      expect(await connect(relay.url, null)).toBe('TLS_UNTRUSTED');
+      expect(await connect(relay.url.replace('127.0.0.1', 'localhost'), readFileSync(certs.caCert))).toBe('UNKNOWN_KEY');
+    } finally {
+      await relay.dispose();
+    }
   });
 });
