@@ -386,6 +386,10 @@
     const share = $('chart-share');
     tta.replaceChildren();
     share.replaceChildren();
+    for (const body of [tta, share]) {
+      delete body.dataset.xTicks;
+      delete body.dataset.xRange;
+    }
     if (series.points.length === 0) {
       tta.append(el('p', { class: 'empty' }, 'No notices in this selection.'));
       share.append(el('p', { class: 'empty' }, 'No notices in this selection.'));
@@ -436,9 +440,10 @@
       { class: c.missing ? 'has-missing' : '', 'data-check': c.checkId },
       el('td', { class: 'time' }, utc(c.startedAt), el('span', { class: 'by' }, c.startedBy === 'schedule' ? 'scheduled' : `by ${c.startedBy}`)),
       el('td', {}, asked),
-      el('td', { class: 'nowrap' }, duration(c.withinMs), el('span', { class: 'by' }, summary)),
-      answeredCell,
+      // Who did not answer comes first: on a narrow screen it is what must not scroll out of sight.
       silentCell,
+      answeredCell,
+      el('td', { class: 'nowrap' }, duration(c.withinMs), el('span', { class: 'by' }, summary)),
     );
   }
 
