@@ -18,7 +18,7 @@ import {
 import { checkThreadRules, noDeadlineChanges, recordThreadAck, startAckDeadline, type DeadlineChanges } from './ack-deadlines.ts';
 import type { AuditLog } from './audit-log.ts';
 import type { Clock } from './clock.ts';
-import type { MemberRecord, RelayStore } from './store.ts';
+import { isUrgentLevel, type MemberRecord, type RelayStore } from './store.ts';
 import type { TrustRegistry } from './trust/trust-registry.ts';
 
 /** What an accepted envelope becomes: the receipt for the sender and the raw frames for recipients. */
@@ -173,11 +173,7 @@ export function commitEnvelope(ctx: AcceptContext, v: ValidatedEnvelope): Accept
   // Every refusal comes before the first write: a job that throws after appending to the audit chain would leave a gap.
   const thread = checkThreadRules(store, h);
   const deliverTo = v.envelope.recipients.map((r) => r.kid);
-  for (const kid of deliverTo) {
-    if (store.pendingCount(kid) >= ctx.pendingCap) {
-      throw new HotlineError('PENDING_CAP', `recipient ${kid.slice(0, 8)}… already holds ${ctx.pendingCap} undelivered envelopes; nothing was stored`);
-    }
-  }
+  for (const kid of deliverTo) checkQueueRoom(store, ctx.pendingCap, kid, h);
   const acceptedAt = ctx.clock.now();
   // The charter's figure, or the drill's own signed in the header: what every client and the verifier recompute.
   const ackDeadline = expectedAckDeadline(v.trust.charter, h, acceptedAt);
@@ -219,6 +215,41 @@ export function commitEnvelope(ctx: AcceptContext, v: ValidatedEnvelope): Accept
     deadlineChanges = recordThreadAck(store, ctx.audit, h, thread, acceptedAt);
   }
   return { rowid, receipt, duplicate: false, envelopeJson, receiptJson, deliverTo, envelope: v.envelope, deadlineChanges };
+}
+
+/** Senders a recipient is expected to hear from: both states' PoCs and alternates, and a drill director. */
+export const EXPECTED_SENDERS = 10;
+/** Fewest undelivered envelopes of each class a sender may always leave for a recipient (below the cap). */
+export const SENDER_SHARE_FLOOR = 10;
+
+/**
+ * A sender's share of one recipient's queue of one class: the cap split between the senders a recipient is expected
+ * to hear from, at least SENDER_SHARE_FLOOR, at most the cap (10 000 → 1 000; 50 → 10).
+ */
+export function senderShare(pendingCap: number): number {
+  return Math.min(pendingCap, Math.max(SENDER_SHARE_FLOOR, Math.floor(pendingCap / EXPECTED_SENDERS)));
+}
+
+/**
+ * Fair queues. Each recipient has two queues of `pendingCap` undelivered envelopes: FLASH and IMMEDIATE, and every
+ * other envelope; ROUTINE or PRIORITY traffic, however much, never takes room from a FLASH. In each queue a sender
+ * may hold its share (senderShare): a stolen key that floods a recipient fills its own share (SENDER_QUOTA), not the
+ * queue, so other senders, and its own urgent notices, still get through. Nothing stored is ever dropped to make room.
+ */
+function checkQueueRoom(store: RelayStore, pendingCap: number, recipient: string, h: Envelope['header']): void {
+  const urgent = isUrgentLevel(h.level);
+  const queue = urgent ? 'FLASH and IMMEDIATE' : 'ROUTINE, PRIORITY and unlevelled';
+  const { total, fromSender } = store.pendingFrom(recipient, h.from, urgent);
+  const who = `recipient ${recipient.slice(0, 8)}…`;
+  if (total >= pendingCap) {
+    throw new HotlineError('PENDING_CAP', `${who} already holds ${pendingCap} undelivered ${queue} envelopes; nothing was stored`);
+  }
+  const share = senderShare(pendingCap);
+  if (fromSender >= share) {
+    throw new HotlineError('SENDER_QUOTA', `${who} has not yet collected ${fromSender} ${queue} envelopes from this key, its share of that queue (${share}); nothing was stored`, {
+      detail: { recipient, share, pending: fromSender, queue: urgent ? 'urgent' : 'bulk' },
+    });
+  }
 }
 
 /**

@@ -8,7 +8,11 @@ export interface RelayLimits {
   /** Token bucket per connection: sustained messages per second, and the burst allowed. */
   readonly ratePerSec: number;
   readonly rateBurst: number;
-  /** Undelivered envelopes one recipient may hold before senders get PENDING_CAP. */
+  /**
+   * Undelivered envelopes one recipient may hold in each of its two queues (FLASH and IMMEDIATE; every other level)
+   * before senders get PENDING_CAP; one sender may hold its share of each, senderShare(pendingCap) in accept.ts
+   * (a tenth, at least 10), before it gets SENDER_QUOTA.
+   */
   readonly pendingCap: number;
   readonly authTimeoutMs: number;
   /** Deliveries in flight (sent, not confirmed) per connection: bounds what a slow reader makes us buffer. */

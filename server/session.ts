@@ -291,7 +291,7 @@ export class Session implements DeliverySink {
         (cause: unknown) => {
           const error = toHotlineError(cause);
           if (error.code === 'INTERNAL') this.ctx.logger.error({ err: cause, id: envelope.header.id }, 'accept failed');
-          this.fail(error.code, error.message, rid, error.code === 'CHAIN_BROKEN' ? error.detail : undefined);
+          this.fail(error.code, error.message, rid, error.code === 'CHAIN_BROKEN' || error.code === 'SENDER_QUOTA' ? error.detail : undefined);
         },
       );
   }

@@ -19,7 +19,7 @@ import {
   type SignedPrekey,
 } from '../shared/index.ts';
 
-const SCHEMA_VERSION = 4;
+const SCHEMA_VERSION = 5;
 
 const schema = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -58,6 +58,7 @@ CREATE TABLE IF NOT EXISTS chain_links (
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS deliveries (
   kid TEXT NOT NULL, env_rowid INTEGER NOT NULL, queued_at INTEGER NOT NULL, delivered_at INTEGER,
+  sender TEXT NOT NULL DEFAULT '', urgent INTEGER NOT NULL DEFAULT 0,
   PRIMARY KEY (kid, env_rowid)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS deliveries_pending ON deliveries(kid, env_rowid) WHERE delivered_at IS NULL;
@@ -297,15 +298,44 @@ function toMember(row: MemberRow): MemberRecord {
   return { kid: row.kid, state: row.state, role: row.role, name: row.name, enrolledAt: row.enrolled_at, revokedAt: row.revoked_at };
 }
 
+/** One recipient's undelivered envelopes, in the two queue classes (see pendingFrom). */
+interface PendingTally {
+  readonly total: { bulk: number; urgent: number };
+  readonly bySender: Map<string, { bulk: number; urgent: number }>;
+}
+
+function addToTally(tally: PendingTally, sender: string, urgent: boolean, by: number): void {
+  let mine = tally.bySender.get(sender);
+  if (!mine) {
+    mine = { bulk: 0, urgent: 0 };
+    tally.bySender.set(sender, mine);
+  }
+  if (urgent) {
+    tally.total.urgent += by;
+    mine.urgent += by;
+  } else {
+    tally.total.bulk += by;
+    mine.bulk += by;
+  }
+  // A sender with nothing waiting takes no memory.
+  if (mine.bulk === 0 && mine.urgent === 0) tally.bySender.delete(sender);
+}
+
+/** FLASH and IMMEDIATE have a queue of their own at each recipient, which other levels never fill. */
+export function isUrgentLevel(level: Level | null): boolean {
+  return level === 'FLASH' || level === 'IMMEDIATE';
+}
+
 /** Opens (creating when new) the relay database at `path`; `:memory:` works for unit tests. */
 export class RelayStore {
   readonly db: Database.Database;
   private head: AuditEvent | null = null;
   /**
-   * Undelivered envelopes per recipient, cached once counted: counting is O(pending) and runs for every recipient of
-   * every envelope accepted, which an offline recipient with thousands pending turns into most of the relay's work.
+   * Undelivered envelopes per recipient, by queue class and by sender, cached once counted: counting is O(pending) and
+   * runs for every recipient of every envelope accepted, which an offline recipient with thousands pending turns into
+   * most of the relay's work.
    */
-  private readonly pendingByKid = new Map<string, number>();
+  private readonly pendingByKid = new Map<string, PendingTally>();
   /**
    * Members and channels read on every accepted envelope, cached as read: only known ones (an unknown key cannot
    * grow the cache), dropped when this store changes them and all at once when a transaction rolls back.
@@ -327,6 +357,8 @@ export class RelayStore {
     this.db.pragma('busy_timeout = 5000');
     this.db.exec(schema);
     this.migrate();
+    // Fair queues count a recipient's pending rows by sender and class from this index alone (after the migration that adds its columns).
+    this.db.exec('CREATE INDEX IF NOT EXISTS deliveries_pending_by_sender ON deliveries(kid, sender, urgent, delivered_at) WHERE delivered_at IS NULL');
     this.head = this.loadHead();
   }
 
@@ -335,12 +367,20 @@ export class RelayStore {
     const version = this.getMeta('schema_version');
     if (version === null) return this.setMeta('schema_version', String(SCHEMA_VERSION));
     if (Number(version) === SCHEMA_VERSION) return;
-    if (![1, 2, 3].includes(Number(version))) throw new Error(`relay database schema ${version} is not supported (expected ${SCHEMA_VERSION})`);
+    if (![1, 2, 3, 4].includes(Number(version))) throw new Error(`relay database schema ${version} is not supported (expected ${SCHEMA_VERSION})`);
     this.transaction(() => {
       // Version 1 channels predate escalation policies: NULL reads as the default policy.
       if (Number(version) === 1) this.db.exec('ALTER TABLE channels ADD COLUMN escalation_json TEXT');
       // Version 3 adds trust_docs (created above); a version 2 channel has no charter and carries no traffic until one is installed.
       // Version 4 adds chain_links (created above): senders' per-channel chains start with their first v3 envelope.
+      // Version 5 keeps each delivery's sender and queue class (fair queues); filled in for those still pending.
+      const columns = (this.db.prepare('SELECT name FROM pragma_table_info(?)').all('deliveries') as { name: string }[]).map((c) => c.name);
+      if (!columns.includes('sender')) {
+        this.db.exec(`ALTER TABLE deliveries ADD COLUMN sender TEXT NOT NULL DEFAULT '';
+          ALTER TABLE deliveries ADD COLUMN urgent INTEGER NOT NULL DEFAULT 0;
+          UPDATE deliveries SET sender = e.from_kid, urgent = (e.level IN ('FLASH', 'IMMEDIATE'))
+            FROM envelopes e WHERE e.rowid = deliveries.env_rowid AND deliveries.delivered_at IS NULL;`);
+      }
       this.setMeta('schema_version', String(SCHEMA_VERSION));
     });
   }
@@ -628,18 +668,39 @@ export class RelayStore {
     return rows.map((r) => ({ chanSeq: r.chan_seq, envelopeJson: r.envelope_json, receiptJson: r.receipt_json }));
   }
 
+  /** Undelivered envelopes for `kid`, all senders and levels. */
   pendingCount(kid: string): number {
-    let n = this.pendingByKid.get(kid);
-    if (n === undefined) {
-      n = (this.stmt('SELECT COUNT(*) AS n FROM deliveries WHERE kid = ? AND delivered_at IS NULL').get(kid) as { n: number }).n;
-      this.pendingByKid.set(kid, n);
-    }
-    return n;
+    const tally = this.pendingTally(kid);
+    return tally.total.bulk + tally.total.urgent;
   }
 
-  private adjustPending(kid: string, by: number): void {
-    const n = this.pendingByKid.get(kid);
-    if (n !== undefined) this.pendingByKid.set(kid, n + by);
+  /**
+   * Undelivered envelopes for `recipient` in one queue class (`urgent`: FLASH and IMMEDIATE; otherwise every other
+   * envelope): from all senders together, and from `sender`. In memory once the recipient's queue was counted.
+   */
+  pendingFrom(recipient: string, sender: string, urgent: boolean): { readonly total: number; readonly fromSender: number } {
+    const tally = this.pendingTally(recipient);
+    const fromSender = tally.bySender.get(sender);
+    return urgent ? { total: tally.total.urgent, fromSender: fromSender?.urgent ?? 0 } : { total: tally.total.bulk, fromSender: fromSender?.bulk ?? 0 };
+  }
+
+  /** One recipient's queue counted by sender and class: one pass over its rows of a covering index (O(pending)). */
+  private pendingTally(kid: string): PendingTally {
+    let tally = this.pendingByKid.get(kid);
+    if (tally === undefined) {
+      const rows = this
+        .stmt('SELECT sender, urgent, COUNT(*) AS n FROM deliveries WHERE kid = ? AND delivered_at IS NULL GROUP BY sender, urgent')
+        .all(kid) as { sender: string; urgent: number; n: number }[];
+      tally = { total: { bulk: 0, urgent: 0 }, bySender: new Map() };
+      for (const r of rows) addToTally(tally, r.sender, r.urgent === 1, r.n);
+      this.pendingByKid.set(kid, tally);
+    }
+    return tally;
+  }
+
+  private adjustPending(kid: string, sender: string, urgent: boolean, by: number): void {
+    const tally = this.pendingByKid.get(kid);
+    if (tally !== undefined) addToTally(tally, sender, urgent, by);
     if (this.pendingTotal !== null) this.pendingTotal += by;
   }
 
@@ -674,8 +735,9 @@ export class RelayStore {
     }
     const ref = this.stmt('INSERT OR IGNORE INTO envelope_refs (ref_id, env_rowid) VALUES (?, ?)');
     for (const r of h.refs) ref.run(r, rowid);
-    const queue = this.stmt('INSERT OR IGNORE INTO deliveries (kid, env_rowid, queued_at) VALUES (?, ?, ?)');
-    for (const kid of rec.deliverTo) if (queue.run(kid, rowid, rec.acceptedAt).changes === 1) this.adjustPending(kid, 1);
+    const queue = this.stmt('INSERT OR IGNORE INTO deliveries (kid, env_rowid, queued_at, sender, urgent) VALUES (?, ?, ?, ?, ?)');
+    const urgent = isUrgentLevel(h.level);
+    for (const kid of rec.deliverTo) if (queue.run(kid, rowid, rec.acceptedAt, h.from, urgent ? 1 : 0).changes === 1) this.adjustPending(kid, h.from, urgent, 1);
     return rowid;
   }
 
@@ -692,9 +754,12 @@ export class RelayStore {
 
   /** Marks one delivery confirmed; false when it was not pending (unknown or already confirmed). */
   confirmDelivery(kid: string, envRowid: number, now: number): boolean {
-    const confirmed = this.stmt('UPDATE deliveries SET delivered_at = ? WHERE kid = ? AND env_rowid = ? AND delivered_at IS NULL').run(now, kid, envRowid).changes === 1;
-    if (confirmed) this.adjustPending(kid, -1);
-    return confirmed;
+    const row = this
+      .stmt('UPDATE deliveries SET delivered_at = ? WHERE kid = ? AND env_rowid = ? AND delivered_at IS NULL RETURNING sender, urgent')
+      .get(now, kid, envRowid) as { sender: string; urgent: number } | undefined;
+    if (!row) return false;
+    this.adjustPending(kid, row.sender, row.urgent === 1, -1);
+    return true;
   }
 
   rowidOf(id: string): number | null {

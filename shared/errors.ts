@@ -27,6 +27,7 @@ export const errorCodes = {
   UNKNOWN_LEVEL: { status: 400, close: null, message: 'unknown level', hint: 'use ROUTINE, PRIORITY, IMMEDIATE or FLASH' },
   UNKNOWN_ID: { status: 404, close: null, message: 'no such notice', hint: 'check the id with `hotline inbox`' },
   PENDING_CAP: { status: 429, close: null, message: 'a recipient has too many undelivered envelopes', hint: 'the recipient is offline; reach them another way' },
+  SENDER_QUOTA: { status: 429, close: null, message: 'this key has used its share of a recipient\'s queue of undelivered envelopes', hint: 'the recipient has not collected what this key already sent: wait until it comes online, or reach it another way; FLASH and IMMEDIATE have a queue of their own' },
   PREKEY_EXPIRED: { status: 400, close: null, message: 'prekey is outside its validity window', hint: 'the owner must publish a fresh prekey' },
   PREKEY_BAD_SIGNATURE: { status: 400, close: null, message: 'prekey is not signed by its identity key', hint: 'the key directory was tampered with' },
   NOT_A_RECIPIENT: { status: 403, close: null, message: 'this key is not a recipient of the envelope', hint: 'nothing to open' },

@@ -26,7 +26,7 @@ describe('store', () => {
     old.setMeta('schema_version', '1');
     old.close();
     const store = new RelayStore(path);
-    expect(store.getMeta('schema_version')).toBe('4');
+    expect(store.getMeta('schema_version')).toBe('5');
     expect(store.escalationPolicyOf('CN-US')).toEqual(defaultEscalationPolicy);
     expect(store.openEscalationSteps(null, 10)).toEqual([]);
     store.close();
