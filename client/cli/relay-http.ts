@@ -43,7 +43,13 @@ export function relayTls(): RelayTlsOptions | undefined {
   return tls;
 }
 
-function send(url: URL, method: 'GET' | 'POST', headers: Record<string, string>, body: string | undefined): Promise<{ status: number; text: string }> {
+interface RelayAnswer {
+  readonly status: number;
+  readonly text: string;
+  readonly location: string | undefined;
+}
+
+function send(url: URL, method: 'GET' | 'POST', headers: Record<string, string>, body: string | undefined): Promise<RelayAnswer> {
   return new Promise((resolve, reject) => {
     const ca = url.protocol === 'https:' ? relayTls()?.ca : undefined;
     const options = { method, headers, timeout: IDLE_TIMEOUT_MS, ...(ca === undefined ? {} : { ca: typeof ca === 'string' || Buffer.isBuffer(ca) ? ca : [...ca] }) };
@@ -58,7 +64,7 @@ function send(url: URL, method: 'GET' | 'POST', headers: Record<string, string>,
         }
         chunks.push(chunk);
       });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8'), location: res.headers.location }));
       res.on('error', reject);
     };
     const req = url.protocol === 'https:' ? httpsRequest(url, options, onResponse) : httpRequest(url, options, onResponse);
@@ -77,7 +83,7 @@ export async function relayRequest<T>(base: string, method: 'GET' | 'POST', path
     throw new HotlineError('BAD_INPUT', `${base} is not a relay URL (e.g. https://relay.example:7300)`, { cause });
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new HotlineError('BAD_INPUT', `${base} is not an http:// or https:// URL`);
-  let answer: { status: number; text: string };
+  let answer: RelayAnswer;
   try {
     answer = await send(
       url,
@@ -95,6 +101,10 @@ export async function relayRequest<T>(base: string, method: 'GET' | 'POST', path
     if (typeof parsed === 'object' && parsed !== null) json = parsed as typeof json;
   } catch {
     // not JSON: reported by status below, or an empty object for a 2xx
+  }
+  // Not followed: a token is never sent on to another address, and the user learns the URL to use.
+  if (answer.status >= 300 && answer.status < 400) {
+    throw new HotlineError('RELAY_UNREACHABLE', `the relay at ${base} redirects to ${answer.location ?? 'another address'} (HTTP ${answer.status}): use the relay's own URL (wss:// for https://)`);
   }
   if (answer.status < 200 || answer.status >= 300) {
     const code = json.error?.code;
