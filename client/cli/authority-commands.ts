@@ -78,7 +78,8 @@ const collect = (value: string, previous: string[]) => [...previous, value];
 const ENV_HELP = `
 Environment:
   HOTLINE_HOME                 where authority.key and the authority/ records live (default ~/.hotline)
-  HOTLINE_AUTHORITY_PASSPHRASE unlocks authority.key (else HOTLINE_PASSPHRASE; asked on a terminal when unset)
+  HOTLINE_AUTHORITY_PASSPHRASE unlocks authority.key (or ..._FILE naming a file holding it; else HOTLINE_PASSPHRASE(_FILE);
+                               asked on a terminal when unset); a new key's passphrase: 12+ characters, 4 or more unrelated words
   HOTLINE_RELAY                relays to publish to, comma-separated ws:// URLs`;
 
 export function registerAuthorityCommands(program: Command): void {
