@@ -11,17 +11,35 @@ CREATE TABLE IF NOT EXISTS trust_docs (
 
 type Kind = 'roster' | 'charter';
 
-/** Only documents that passed verification (client/trust/trust-keeper.ts) are ever written here. */
+/**
+ * Only documents that passed verification (client/trust/trust-keeper.ts) are ever written here.
+ * Several processes share one home (`hotline listen` in one terminal, `hotline ack` in another): what is newest is
+ * asked of the database whenever another connection has written to it (SQLite's data_version), never assumed from
+ * this process's cache — a listener that kept charter version 1 in memory while `hotline inbox` stored version 2 sent
+ * every receipt under version 1 and had each refused as TRUST_STALE.
+ */
 export class TrustStore {
+  /** Documents by kind, subject and version (a version never changes), and the newest per subject. */
   private readonly cache = new Map<string, unknown>();
   /** Names by key from the newest rosters, built on first use and dropped when a document is added. */
   private names: Map<string, string> | null = null;
+  private dataVersion: unknown = null;
 
   constructor(private readonly db: Database.Database) {
     db.exec(schema);
   }
 
+  /** Forgets what is newest when another connection (another process on this home) has committed since. */
+  private revalidate(): void {
+    const version = this.db.pragma('data_version', { simple: true });
+    if (version === this.dataVersion) return;
+    this.dataVersion = version;
+    for (const key of [...this.cache.keys()]) if (key.endsWith(':latest')) this.cache.delete(key);
+    this.names = null;
+  }
+
   private get<T>(kind: Kind, subject: string, version: number | null): T | null {
+    if (version === null) this.revalidate();
     const key = `${kind}:${subject}:${version ?? 'latest'}`;
     if (this.cache.has(key)) return this.cache.get(key) as T;
     const row = (
@@ -78,6 +96,7 @@ export class TrustStore {
 
   /** The name the newest verified roster gives `kid`, or null (looked up for every message shown). */
   memberName(kid: string): string | null {
+    this.revalidate();
     if (!this.names) this.names = new Map(this.rosters().flatMap((r) => r.roster.members.map((m) => [m.kid, m.name] as const)));
     return this.names.get(kid) ?? null;
   }
