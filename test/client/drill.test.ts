@@ -17,10 +17,11 @@ async function enrol(label: string, state: string, role: string, name: string): 
   return enrolWithCli(root, relay.url, admin, label, state, role, name);
 }
 
+// PRIORITY and FLASH are acknowledged in time: long enough for three CLI runs (ack, reply, ack) on a loaded machine.
 const scenario = `
 drill: "Grid ransomware test"
 participants: [US, CN]
-deadlines: { PRIORITY: 8s, IMMEDIATE: 2s, FLASH: 8s }
+deadlines: { PRIORITY: 30s, IMMEDIATE: 2s, FLASH: 30s }
 injects:
   - at: 0s
     to: CN

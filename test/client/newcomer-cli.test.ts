@@ -92,7 +92,7 @@ describe('hotline ack of an already acknowledged notice', () => {
     const sent = await hotlineJson<{ id: string; acceptedAt: number; ackDeadline: number }>(['send', '--to', 'CN', '--level', 'FLASH', 'Grid scanning'], env.us);
     expect(sent.ackDeadline - sent.acceptedAt).toBe(FLASH_MS);
     const first = await hotlineJson<{ alreadyAcknowledged: boolean; late: boolean; acceptedAt: number }>(['ack', sent.id.slice(0, 13)], env.cn);
-    expect(first).toMatchObject({ alreadyAcknowledged: false, late: false });
+    expect(first.late).toBe(false);
     // Past the deadline: a second ack used to be sent and judged LATE against it.
     await new Promise((r) => setTimeout(r, Math.max(0, sent.ackDeadline + 500 - Date.now())));
     const again = await hotline(['ack', sent.id.slice(0, 13)], env.cn);
@@ -100,6 +100,7 @@ describe('hotline ack of an already acknowledged notice', () => {
     expect(again.stdout).toMatch(/already acknowledged by CN CERT duty officer \(you\) at \S+ \S+; nothing sent/);
     expect(again.stdout).toMatch(/within deadline/);
     expect(again.stdout).not.toMatch(/LATE/);
+    expect(first.alreadyAcknowledged).toBe(false);
     const byAlternate = await hotlineJson<{ alreadyAcknowledged: boolean; ackedByName: string; acceptedAt: number; late: boolean }>(['ack', sent.id], env.cnAlt);
     expect(byAlternate).toMatchObject({ alreadyAcknowledged: true, ackedByName: 'CN CERT duty officer', acceptedAt: first.acceptedAt, late: false });
   });
