@@ -3,6 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   assessBundle,
   checkResultsPageSchema,
+  timingCsvHeader,
+  timingCsvRow,
   createIdentity,
   initCrypto,
   signWitness,
@@ -463,7 +465,7 @@ describe('reviewer scope', () => {
       expect(timingRecordsPageSchema.parse(seen.json).records.map((r) => r.id)).toEqual([env.header.id]);
 
       // The US reviewer asks for CN-RU by name: FORBIDDEN on every route, nothing of it served (the relay before scoping served it).
-      for (const path of ['/v1/review/records', '/v1/review/aggregates', '/v1/review/export']) {
+      for (const path of ['/v1/review/records', '/v1/review/records.csv', '/v1/review/aggregates', '/v1/review/checks', '/v1/review/export']) {
         const r = await http('GET', `${path}?channel=CN-RU`, { token });
         expect(r.status, path).toBe(403);
         expect(r.json).toMatchObject({ error: { code: 'FORBIDDEN' } });
@@ -475,6 +477,14 @@ describe('reviewer scope', () => {
       expect(usCn.total).toBe(7);
       const byDefault = await records();
       expect(byDefault.total).toBe(7);
+      // The CSV (the dashboard's download): the same records in the same order, in the CLI's columns, and never CN-RU.
+      const csv = await fetch(`${relay.httpUrl}/v1/review/records.csv`, { headers: { authorization: `Bearer ${token}` } });
+      expect(csv.status).toBe(200);
+      expect(csv.headers.get('content-type')).toMatch(/^text\/csv/);
+      const [head, ...lines] = (await csv.text()).trimEnd().split('\n');
+      expect(head).toBe(timingCsvHeader);
+      expect(lines.map((l) => l.split(',')[0])).toEqual(byDefault.records.map((r) => r.id));
+      expect(lines).toEqual(byDefault.records.map(timingCsvRow));
       expect(byDefault.records.every((r) => r.channel === 'CN-US')).toBe(true);
       expect((await aggregates()).overall.count).toBe(7);
       const exported = await http('GET', '/v1/review/export', { token });
