@@ -197,5 +197,6 @@ describe('hotline charter', () => {
     const r = await hotline(['charter', 'sign', file, '--peer-fingerprint', cn2.fingerprint], { home: join(root, 'fork-us'), passphrase: 'b: walnut glacier sonnet' });
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain('[TRUST_FORK]');
-  });
+    // Eight CLI processes, three of them making keyfiles (passphrase estimate and scrypt at N=2^17): 47 s under a load of 15 before the KDF raise, over 60 s after.
+  }, 120_000);
 });
