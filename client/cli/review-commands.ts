@@ -177,7 +177,7 @@ function statsRows(title: string, list: readonly TimingStats[]): string[][] {
 
 function aggregatesText(a: TimingAggregates): string {
   const head = ['', 'notices', 'acked', 'median', 'p95', 'max', 'within deadline'];
-  return table([head, ...statsRows('level', a.byLevel), ...statsRows('ack by', a.byState), ...statsRows('', a.byDrill).map((r) => [String(r[0]).trim().toUpperCase(), ...r.slice(1)]), ['ALL', ...statsRows('', [a.overall])[0]!.slice(1)]]);
+  return table([head, ...statsRows('level', a.byLevel), ...statsRows('sent to', a.byState), ...statsRows('', a.byDrill).map((r) => [String(r[0]).trim().toUpperCase(), ...r.slice(1)]), ['ALL', ...statsRows('', [a.overall])[0]!.slice(1)]]);
 }
 
 function recordsText(records: readonly TimingRecord[]): string {
