@@ -1,5 +1,5 @@
 // The relay data directory's lock (DIR/relay.lock): one relay per store; a lock left by a killed relay is taken over.
-import { chmodSync, linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, linkSync, mkdirSync, readFileSync, rmdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
@@ -56,6 +56,57 @@ function describe(lock: LockHolder): string {
   return `pid ${lock.pid}${lock.host === hostname() ? '' : ` on ${lock.host}`}, started ${lock.startedAt}`;
 }
 
+/** A takeover mutex older than this was left by a relay killed in the middle of one (which takes microseconds). */
+const STALE_TAKEOVER_MS = 10_000;
+
+function errnoOf(cause: unknown): string | undefined {
+  return (cause as NodeJS.ErrnoException).code;
+}
+
+/**
+ * Removes a lock judged stale, under a takeover mutex (mkdir is atomic) and after a second look, so that two relays
+ * starting at once on a stale lock cannot both remove it (one would remove the lock the other just took). False when
+ * another relay is taking over at this moment.
+ */
+function removeStaleLock(path: string, judged: LockRecord | null): boolean {
+  const mutex = `${path}.takeover`;
+  try {
+    mkdirSync(mutex, { mode: 0o700 });
+  } catch (cause) {
+    if (errnoOf(cause) !== 'EEXIST') throw cause;
+    if (Date.now() - statSync(mutex).mtimeMs < STALE_TAKEOVER_MS) return false;
+    rmdirSync(mutex);
+    try {
+      mkdirSync(mutex, { mode: 0o700 });
+    } catch (again) {
+      if (errnoOf(again) === 'EEXIST') return false;
+      throw again;
+    }
+  }
+  try {
+    // Changed since it was judged: the caller looks again (it is now someone's live lock, or gone).
+    if ((readLock(path)?.nonce ?? null) !== (judged?.nonce ?? null)) return true;
+    try {
+      unlinkSync(path);
+    } catch (cause) {
+      if (errnoOf(cause) !== 'ENOENT') throw cause;
+    }
+    return true;
+  } finally {
+    rmdirSync(mutex);
+  }
+}
+
+function lockedBy(dataDir: string, held: LockRecord): HotlineError {
+  return new HotlineError('DATA_DIR_LOCKED', `${dataDir} is in use by another relay (${describe(held)}); stop it or use --data with another directory`, {
+    detail: { pid: held.pid, host: held.host, startedAt: held.startedAt },
+  });
+}
+
+function startingNow(dataDir: string): HotlineError {
+  return new HotlineError('DATA_DIR_LOCKED', `${dataDir}: another relay is starting on it at this moment; stop it or use --data with another directory`);
+}
+
 /**
  * Takes `dataDir`'s lock before anything in it is opened, creating the directory (0700) if needed. Refuses with
  * DATA_DIR_LOCKED, naming the holder, while another relay holds it; a lock whose relay is gone (its pid no longer
@@ -78,23 +129,13 @@ export function lockDataDir(dataDir: string, now: () => Date = () => new Date())
         linkSync(tmp, path);
         break;
       } catch (cause) {
-        if ((cause as NodeJS.ErrnoException).code !== 'EEXIST' || attempt >= 2) throw cause;
+        if (errnoOf(cause) !== 'EEXIST') throw cause;
       }
       const held = readLock(path);
-      if (held && holderAlive(held, path)) {
-        throw new HotlineError(
-          'DATA_DIR_LOCKED',
-          `${dataDir} is in use by another relay (${describe(held)}); stop it or use --data with another directory`,
-          { detail: { pid: held.pid, host: held.host, startedAt: held.startedAt } },
-        );
-      }
+      if (held && holderAlive(held, path)) throw lockedBy(dataDir, held);
       // The relay that held it is gone (or the file is not a lock we can read): remove it and try again.
+      if (attempt >= 3 || !removeStaleLock(path, held)) throw startingNow(dataDir);
       tookOverFrom = held ?? tookOverFrom;
-      try {
-        unlinkSync(path);
-      } catch (unlinkCause) {
-        if ((unlinkCause as NodeJS.ErrnoException).code !== 'ENOENT') throw unlinkCause;
-      }
     }
   } finally {
     unlinkSync(tmp);
