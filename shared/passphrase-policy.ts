@@ -15,6 +15,12 @@ export const MIN_PASSPHRASE_CHARS = 12;
  */
 export const MIN_PASSPHRASE_GUESSES_LOG10 = 10;
 
+/**
+ * Passphrases published as examples of good ones, which every cracking list now holds and zxcvbn's dictionaries do
+ * not: counted as known words, so they and their variants are refused.
+ */
+const PUBLISHED_EXAMPLES = ['correct horse battery staple', 'correcthorsebatterystaple', 'Tr0ub4dor&3'];
+
 /** How the advice reads wherever a passphrase is refused. */
 export const PASSPHRASE_ADVICE = `use 4 or more unrelated words, at least ${MIN_PASSPHRASE_CHARS} characters`;
 
@@ -55,7 +61,8 @@ export function checkNewPassphrase(passphrase: string, userInputs: readonly stri
     return { ok: false, reason: 'empty', guessesLog10: 0, crackTime: 'no time', warning: null, message: `the passphrase is empty; ${PASSPHRASE_ADVICE}` };
   }
   // Whole inputs and each of their words: "US CERT duty officer" makes "duty officer us" cheap to guess too.
-  const known = ['hotline', ...userInputs, ...userInputs.flatMap((input) => input.split(/[^\p{L}\p{N}]+/u))].filter((w) => w.length > 0);
+  const inputs = ['hotline', ...PUBLISHED_EXAMPLES, ...userInputs];
+  const known = [...inputs, ...inputs.flatMap((input) => input.split(/[^\p{L}\p{N}]+/u))].filter((w) => w.length > 0);
   const result = estimate(passphrase, known);
   const crackTime = result.crackTimes.offlineSlowHashingXPerSecond.display;
   const warning = result.feedback.warning;

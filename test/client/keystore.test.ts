@@ -22,7 +22,7 @@ import {
 } from '../../shared/index.ts';
 import { T0 } from '../helpers/fixed-keys.ts';
 
-const PASSPHRASE = 'correct horse battery staple';
+const PASSPHRASE = 'duty desk: marble thistle comet 82';
 const NAME = 'US National Military Command Center';
 const DAY = 24 * 3600 * 1000;
 
@@ -293,11 +293,13 @@ describe('keystore: passphrase policy on creation', () => {
     expect(keystoreExists(home)).toBe(false);
   });
 
-  it('refuses a long but common passphrase, and one built from the name it protects', () => {
+  it('refuses a long but common passphrase, one built from the name it protects, and the published example', () => {
     const common = expectCode(() => createKeystore(home, 'password1234567', NAME, T0), 'WEAK_PASSPHRASE');
     expect(common.message).toMatch(/passphrase too weak: .* would be guessed in .* offline/);
     expect(common.message).not.toContain('password1234567');
     expectCode(() => createKeystore(home, NAME, NAME, T0), 'WEAK_PASSPHRASE');
+    // The published example every cracking list holds (zxcvbn's own dictionaries do not).
+    expectCode(() => createKeystore(home, 'correct horse battery staple', NAME, T0), 'WEAK_PASSPHRASE');
     expect(keystoreExists(home)).toBe(false);
   });
 

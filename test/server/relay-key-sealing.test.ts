@@ -7,7 +7,7 @@ import { loadOrCreateRelayFiles, relayKeyPassphrase } from '../../server/relay-f
 import { CliProcess, hotline } from '../helpers/cli.ts';
 import { tempDir } from '../helpers/relay.ts';
 
-const PASSPHRASE = 'correct horse battery staple';
+const PASSPHRASE = 'relay desk: juniper socket falcon 35';
 const live: CliProcess[] = [];
 let dataDir: string;
 
