@@ -6,7 +6,7 @@ import { drillDeadlines } from '../../client/drill/runner.ts';
 import { parseScenario } from '../../client/drill/scenario.ts';
 import { CliProcess, enrolWithCli, hotline, hotlineJson, startRelayProcess, type CliEnv } from '../helpers/cli.ts';
 import { tempDir } from '../helpers/relay.ts';
-import { chartered } from '../helpers/trust.ts';
+import { chartered, installRosters } from '../helpers/trust.ts';
 
 // What a new user trips on in the CLI (issue 16 item 7), each typed as they would, against a real relay process.
 let root: string;
@@ -169,6 +169,10 @@ describe('hotline check run and check status', () => {
 });
 
 describe('hotline review --channel', () => {
+  beforeAll(async () => {
+    await hotlineJson(['send', '--to', 'CN', '--level', 'ROUTINE', 'On record for the review'], env.us);
+  });
+
   async function operatorToken(): Promise<string> {
     const res = await fetch(`${relay.url.replace(/^ws:/, 'http:')}/v1/admin/review-tokens`, {
       method: 'POST',
@@ -191,6 +195,15 @@ describe('hotline review --channel', () => {
     expect(unknown.stderr).toMatch(/no notice was ever sent between US and RU on this relay.*\[UNKNOWN_CHANNEL\]/);
     const malformed = await hotline(['review', 'report', '--channel', 'USCN'], reviewer);
     expect(malformed.stderr).toMatch(/"USCN" is not a channel: use A-B.*\[BAD_INPUT\]/);
+  });
+
+  it('finds it for a reviewer whose grant covers the channel by its id as opened', async () => {
+    const reviewer = await enrolWithCli(root, relay.url, admin, 'reviewer', 'US', 'reviewer', 'US reviewer');
+    const entry = await hotlineJson<{ kid: string; state: string; name: string; role: string }>(['whoami'], reviewer);
+    await installRosters({ httpUrl: relay.url.replace(/^ws:/, 'http:'), adminToken: relay.adminToken }, [entry]);
+    const reversed = await hotlineJson<{ records: { total: number; records: { channel: string }[] } }>(['review', 'report', '--channel', 'CN-US'], reviewer);
+    expect(reversed.records.total).toBeGreaterThan(0);
+    expect(reversed.records.records[0]?.channel).toBe('US-CN');
   });
 
   it('takes the reviewer token from --token-file and refuses --token on the command line, saying what to use', async () => {
