@@ -82,7 +82,9 @@ beforeAll(async () => {
   // The authorities' part: both sign the charter (the same FLASH deadline) and each puts its two PoCs on its roster.
   const entrants = await Promise.all([pocs.us, pocs.usAlt, pocs.cn, pocs.cnAlt].map((e) => rosterEntry(e as CliEnv)));
   await chartered(trustTarget(), 'US-CN', entrants, { deadlines: { FLASH: 120_000 } });
-}, 120_000);
+  // About 18 CLI processes, 8 of them deriving a keyfile key (scrypt N=2^17, 0.64 s alone) and 4 estimating a new
+  // passphrase: under a load of 14 on 2 cores this took over 120 s after the KDF raise (the whole file took 219 s before).
+}, 240_000);
 
 afterAll(async () => {
   for (const l of listeners) await l.kill();
