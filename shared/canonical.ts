@@ -3,9 +3,18 @@ import canonicalize from 'canonicalize';
 import { hash, toB64u, utf8 } from './crypto.ts';
 import { HotlineError } from './errors.ts';
 
-/** Canonical JSON text of `value` (RFC 8785): sorted keys, no whitespace, ES number form. */
+/**
+ * Canonical JSON text of `value` (RFC 8785): sorted keys, no whitespace, ES number form. What RFC 8785 cannot encode
+ * (a lone surrogate, which has no UTF-8 form; NaN, Infinity, a cycle) is BAD_INPUT: it came from outside, so it is
+ * never an internal error.
+ */
 export function canonicalJson(value: unknown): string {
-  const text = canonicalize(value);
+  let text: string | undefined;
+  try {
+    text = canonicalize(value);
+  } catch (cause) {
+    throw new HotlineError('BAD_INPUT', `value cannot be canonicalized: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+  }
   if (text === undefined) throw new HotlineError('BAD_SCHEMA', 'value cannot be canonicalized');
   return text;
 }

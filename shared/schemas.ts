@@ -35,13 +35,31 @@ export type Kind = (typeof kinds)[number];
 export const roles = ['poc', 'alternate', 'reviewer', 'director'] as const;
 export const roleSchema = z.enum(roles);
 export type Role = (typeof roles)[number];
+/** A high surrogate not followed by a low one, or a low one not preceded by a high one. */
+const loneSurrogate = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/**
+ * True when `text` is well-formed UTF-16 (String.prototype.isWellFormed): a lone surrogate has no UTF-8 form, so
+ * canonical JSON cannot encode it and it could never be signed, hashed or put in the audit chain.
+ */
+export function isWellFormedText(text: string): boolean {
+  return !loneSurrogate.test(text);
+}
+
+/**
+ * A string from outside that will be canonicalised (signed, hashed, audited): at most `max` UTF-16 units, well-formed.
+ * @example revokeReason: wellFormedString(200).nullable()
+ */
+export function wellFormedString(max: number): z.ZodString {
+  return z.string().max(max).refine(isWellFormedText, 'not well-formed Unicode (lone surrogate)');
+}
+
 export const nameSchema = z
   .string()
   .min(1)
   .max(80)
   .regex(/^[^\u0000-\u001f\u007f]+$/, 'no control characters')
-  // A lone surrogate cannot be encoded as UTF-8, so it could never be signed in canonical JSON.
-  .regex(/^(?:[^\uD800-\uDFFF]|[\uD800-\uDBFF][\uDC00-\uDFFF])*$/, 'not well-formed Unicode (lone surrogate)');
+  .refine(isWellFormedText, 'not well-formed Unicode (lone surrogate)');
 const drillIdSchema = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'drill id: letters, digits, - and _');
 
 export const drillMarkSchema = z.strictObject({
@@ -107,8 +125,8 @@ export type Envelope = z.infer<typeof envelopeSchema>;
 
 /** What is inside an envelope's encrypted body. */
 export const contentSchema = z.strictObject({
-  subject: z.string().max(200).nullable(),
-  text: z.string().max(limits.maxTextChars),
+  subject: wellFormedString(200).nullable(),
+  text: wellFormedString(limits.maxTextChars),
 });
 export type Content = z.infer<typeof contentSchema>;
 
@@ -185,7 +203,7 @@ export const drillStartMessageSchema = z.strictObject({
   type: z.literal('drill.start'),
   rid: ridSchema,
   drillId: drillIdSchema,
-  name: z.string().min(1).max(120),
+  name: wellFormedString(120).min(1),
   channel: channelIdSchema,
   timeScale: z.number().positive().max(3600),
   deadlines: z.partialRecord(levelSchema, z.number().int().min(100).max(30 * 24 * 3600 * 1000)),
@@ -466,9 +484,9 @@ export const channelOpenRequestSchema = z.strictObject({
   /** The channel's escalation policy; absent means defaultEscalationPolicy (overdue 100, page-alternates 125, notify-sender 150). */
   escalation: escalationPolicySchema.optional(),
 });
-export const revokeRequestSchema = z.strictObject({ kid: keyIdSchema, reason: z.string().max(200).nullable().default(null) });
+export const revokeRequestSchema = z.strictObject({ kid: keyIdSchema, reason: wellFormedString(200).nullable().default(null) });
 export const joinRequestSchema = z.strictObject({
-  invite: z.string().min(8).max(128),
+  invite: wellFormedString(128).min(8),
   kid: keyIdSchema,
   name: nameSchema,
   prekey: signedPrekeySchema.nullable(),
