@@ -76,7 +76,7 @@ beforeAll(async () => {
   relayDir = join(root, 'relay');
   relay = await startRelayProcess(relayDir, ['--tls-cert', certs.relayCert, '--tls-key', certs.relayKey]);
   httpsUrl = relay.url.replace(/^wss:/, 'https:');
-}, 60_000);
+}, 120_000);
 
 afterAll(async () => {
   await relay?.proc.kill();
@@ -132,7 +132,7 @@ describe('relay with native TLS', () => {
     const error = (JSON.parse(send.stderr.trim().split('\n').pop() as string) as { error: { code: string; message: string } }).error;
     expect(error.code).toBe('TLS_UNTRUSTED');
     expect(error.message).toMatch(/--ca/);
-  }, 240_000);
+  }, 300_000);
 
   it('CLI: a join without the CA is refused with TLS_UNTRUSTED naming --ca, and nothing is enrolled', async () => {
     const admin: CliEnv = { relay: relay.url, data: relayDir, extra: { HOTLINE_CA: certs.caCert } };
@@ -145,7 +145,7 @@ describe('relay with native TLS', () => {
     // The invite was not spent: the relay never saw the request.
     const joined = await hotlineJson<{ state: string }>(['--ca', certs.caCert, 'join', invite, '--authority', await readyAuthorityFingerprint('US')], env);
     expect(joined.state).toBe('US');
-  }, 60_000);
+  }, 180_000);
 
   it('CLI: an unreadable --ca file is a one-line BAD_INPUT', async () => {
     const r = await hotline(['--ca', join(root, 'missing.pem'), 'admin', 'roster'], { relay: relay.url, data: relayDir });
