@@ -124,7 +124,7 @@ export function registerMessageCommands(program: Command): void {
   program
     .command('ack')
     .description('acknowledge a notice (your signed "read and understood") or answer a communication check')
-    .argument('<id>', 'notice id (or its first 8+ characters), or a check id chk-…')
+    .argument('<id>', 'notice id (or its first 8+ characters), or the whole check id chk-… as hotline listen prints it')
     .option('--note <text>', 'optional note to the sender (encrypted)')
     .option('--relay <url>', 'relay URL(s), comma-separated')
     .option('--json', 'machine-readable output')
