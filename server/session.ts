@@ -55,6 +55,21 @@ class TokenBucket {
   }
 }
 
+/** A text frame's JSON, or undefined when it is binary or not JSON. */
+function parseFrame(data: Buffer, isBinary: boolean): unknown {
+  if (isBinary) return undefined;
+  try {
+    return JSON.parse(data.toString('utf8')) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The rid a frame carries (null when none, or not a valid one): error frames name the request they refuse. */
+function ridOf(raw: unknown): string | null {
+  return typeof raw === 'object' && raw !== null && 'rid' in raw && ridSchema.safeParse(raw.rid).success ? (raw.rid as string) : null;
+}
+
 export class Session implements DeliverySink {
   private readonly nonce = toB64u(randomBytes(32));
   private member: MemberRecord | null = null;
@@ -155,16 +170,16 @@ export class Session implements DeliverySink {
 
   onFrame(data: Buffer, isBinary: boolean): void {
     if (this.closed) return;
-    if (!this.bucket.take(Date.now())) return this.fail('RATE_LIMITED');
-    if (data.length > this.ctx.config.limits.maxFrameBytes) return this.fail('FRAME_TOO_LARGE', `frame of ${data.length} bytes exceeds ${this.ctx.config.limits.maxFrameBytes}`);
-    let raw: unknown;
-    try {
-      if (isBinary) throw new Error('binary frame');
-      raw = JSON.parse(data.toString('utf8'));
-    } catch {
-      return this.fail('BAD_FRAME');
+    const limits = this.ctx.config.limits;
+    if (!this.bucket.take(Date.now())) {
+      // Named by its rid (when it has one within the size limit) so that the client knows which request to send again.
+      const frame = data.length <= limits.maxFrameBytes ? parseFrame(data, isBinary) : undefined;
+      return this.fail('RATE_LIMITED', `more than ${limits.ratePerSec} messages a second on this connection: this one was not handled`, ridOf(frame));
     }
-    const rid = typeof raw === 'object' && raw !== null && 'rid' in raw && ridSchema.safeParse(raw.rid).success ? (raw.rid as string) : null;
+    if (data.length > limits.maxFrameBytes) return this.fail('FRAME_TOO_LARGE', `frame of ${data.length} bytes exceeds ${limits.maxFrameBytes}`);
+    const raw = parseFrame(data, isBinary);
+    if (raw === undefined) return this.fail('BAD_FRAME');
+    const rid = ridOf(raw);
     const parsed = clientMessageSchema.safeParse(raw);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
