@@ -17,6 +17,11 @@ export function registerIdentityCommands(program: Command): void {
     .description('create this identity (Ed25519 key, prekey) in HOTLINE_HOME, encrypted with the passphrase')
     .requiredOption('--name <name>', 'how the other side will see you, e.g. "CN CERT duty officer"')
     .option('--json', 'machine-readable output')
+    .addHelpText(
+      'after',
+      '\nThe passphrase comes from HOTLINE_PASSPHRASE, or the file HOTLINE_PASSPHRASE_FILE names, or is asked on a terminal.\n' +
+        'A new one must be 12 or more characters and hard to guess (4 or more unrelated words); else WEAK_PASSPHRASE says why.',
+    )
     .action(async (opts: { name: string; json?: boolean }) => {
       try {
         await initCrypto();
