@@ -11,6 +11,7 @@ import { witnessFileOf, writeWitnessFile } from '../../client/evidence/witness-f
 import { HistoryStore } from '../../client/history.ts';
 import type { HotlineClient } from '../../client/hotline-client.ts';
 import { KEYFILE_NAME } from '../../client/keystore.ts';
+import { loadOrCreateRelayFiles } from '../../server/relay-files.ts';
 import { createIdentity, deriveKey, initCrypto, sealPlaintext, toB64u, utf8 } from '../../shared/index.ts';
 import { hotline, hotlineJson } from '../helpers/cli.ts';
 import { enrolPoc, pocClient, whenConnected, type EnrolledPoc } from '../helpers/poc.ts';
@@ -110,6 +111,23 @@ describe('passphrase policy at creation (CLI)', () => {
     expect(r.code).toBe(1);
     expect(JSON.parse(r.stderr)).toMatchObject({ error: { code: 'WEAK_PASSPHRASE', message: expect.stringContaining('passphrase too weak') } });
     expect(fs.existsSync(join(home, AUTHORITY_KEYFILE_NAME))).toBe(false);
+  });
+});
+
+describe('passphrase policy when the relay key is first sealed', () => {
+  it('refuses a weak relay key passphrase for a new key and for sealing a plain one in place, leaving the file as it was', () => {
+    const fresh = join(root, 'relay-weak-new');
+    expect(() => loadOrCreateRelayFiles(fresh, '42')).toThrow(expect.objectContaining({ code: 'WEAK_PASSPHRASE' }));
+    expect(fs.existsSync(join(fresh, 'relay.key'))).toBe(false);
+
+    const plain = join(root, 'relay-weak-plain');
+    const kid = loadOrCreateRelayFiles(plain, null).identity.kid;
+    const before = fs.readFileSync(join(plain, 'relay.key'));
+    expect(() => loadOrCreateRelayFiles(plain, 'password1234567')).toThrow(expect.objectContaining({ code: 'WEAK_PASSPHRASE' }));
+    expect(fs.readFileSync(join(plain, 'relay.key'))).toEqual(before);
+    const sealed = loadOrCreateRelayFiles(plain, 'relay desk: walnut glacier sonnet 19');
+    expect(sealed).toMatchObject({ sealed: true, identity: { kid } });
+    expect(JSON.parse(fs.readFileSync(join(plain, 'relay.key'), 'utf8')).kdf.N).toBe(2 ** 17);
   });
 });
 
