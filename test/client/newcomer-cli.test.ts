@@ -40,7 +40,7 @@ beforeAll(async () => {
     deadlines: { FLASH: FLASH_MS },
     directors: [director.kid],
   });
-}, 180_000);
+}, 300_000);
 
 afterAll(async () => {
   for (const l of listeners) await l.kill();
@@ -103,7 +103,7 @@ describe('hotline ack of an already acknowledged notice', () => {
     expect(first.alreadyAcknowledged).toBe(false);
     const byAlternate = await hotlineJson<{ alreadyAcknowledged: boolean; ackedByName: string; acceptedAt: number; late: boolean }>(['ack', sent.id], env.cnAlt);
     expect(byAlternate).toMatchObject({ alreadyAcknowledged: true, ackedByName: 'CN CERT duty officer', acceptedAt: first.acceptedAt, late: false });
-  });
+  }, 180_000);
 });
 
 describe('hotline check run and check status', () => {
@@ -126,7 +126,7 @@ describe('hotline check run and check status', () => {
     expect(done.stdout).toContain('2 did not:\n');
     expect(done.stdout).toContain(`  MISSING   CN CERT alternate (CN alternate, key ${kid('CN CERT alternate')}…) — the device did not receive it (offline?)`);
     expect(done.stdout).toContain(`  MISSING   US CERT duty officer (US poc, key ${kid('US CERT duty officer')}…) — the device did not receive it (offline?)`);
-  });
+  }, 180_000);
 
   it('check status takes the short id check run prints', async () => {
     const short = checkId.slice(0, 17);
@@ -148,7 +148,7 @@ describe('hotline check run and check status', () => {
     for (const r of [bad, short, junk]) expect(r.stderr).not.toMatch(/pattern|Invalid string|BAD_SCHEMA|\/\^/);
     const unknown = await hotline(['check', 'status', 'chk-00000000-0000'], admin);
     expect(unknown.stderr).toMatch(/no communication check chk-00000000-0000 on this relay.*\[UNKNOWN_ID\]/);
-  });
+  }, 180_000);
 
   it('refuses a prefix that matches several checks, listing them', async () => {
     // Ids are uuidv7: their first 8 hex digits change every 65.5 s, so two checks started back to back share them,
@@ -165,7 +165,7 @@ describe('hotline check run and check status', () => {
     expect(r.stderr).toMatch(/matches several checks \(.*\); give more of the id.*\[BAD_INPUT\]/);
     expect(r.stderr).toContain(a.checkId);
     expect(r.stderr).toContain(b.checkId);
-  });
+  }, 180_000);
 });
 
 describe('hotline review --channel', () => {
@@ -195,7 +195,7 @@ describe('hotline review --channel', () => {
     expect(unknown.stderr).toMatch(/no notice was ever sent between US and RU on this relay.*\[UNKNOWN_CHANNEL\]/);
     const malformed = await hotline(['review', 'report', '--channel', 'USCN'], reviewer);
     expect(malformed.stderr).toMatch(/"USCN" is not a channel: use A-B.*\[BAD_INPUT\]/);
-  });
+  }, 180_000);
 
   it('finds it for a reviewer whose grant covers the channel by its id as opened', async () => {
     const reviewer = await enrolWithCli(root, relay.url, admin, 'reviewer', 'US', 'reviewer', 'US reviewer');
@@ -204,7 +204,7 @@ describe('hotline review --channel', () => {
     const reversed = await hotlineJson<{ records: { total: number; records: { channel: string }[] } }>(['review', 'report', '--channel', 'CN-US'], reviewer);
     expect(reversed.records.total).toBeGreaterThan(0);
     expect(reversed.records.records[0]?.channel).toBe('US-CN');
-  });
+  }, 180_000);
 
   it('takes the reviewer token from --token-file and refuses --token on the command line, saying what to use', async () => {
     const file = join(root, 'review.token');
@@ -230,7 +230,7 @@ describe('admin commands and --token', () => {
     const help = await hotline(['admin', 'roster', '--help']);
     expect(help.stdout).toContain('--token-file <file>');
     expect(help.stdout).not.toMatch(/--token </);
-  });
+  }, 180_000);
 });
 
 describe('long-running commands say so', () => {
