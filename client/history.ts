@@ -204,10 +204,10 @@ export interface HistoryOptions {
 function privateFile(file: string): void {
   try {
     fs.closeSync(fs.openSync(file, 'a', 0o600));
+    fs.chmodSync(file, 0o600);
   } catch (cause) {
-    throw new HotlineError('BAD_INPUT', `cannot create ${file}: ${(cause as Error).message}`, { cause });
+    throw new HotlineError('BAD_INPUT', `cannot open ${file} for this user only: ${(cause as Error).message}`, { cause });
   }
-  fs.chmodSync(file, 0o600);
 }
 
 export class HistoryStore {
@@ -221,7 +221,7 @@ export class HistoryStore {
    */
   constructor(path: string, options: HistoryOptions = {}) {
     privateFile(path);
-    for (const side of [`${path}-wal`, `${path}-shm`]) if (fs.existsSync(side)) fs.chmodSync(side, 0o600);
+    for (const side of [`${path}-wal`, `${path}-shm`]) if (fs.existsSync(side)) privateFile(side);
     this.db = new Database(path);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = FULL');
