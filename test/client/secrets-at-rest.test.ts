@@ -212,9 +212,12 @@ describe('history content at rest', () => {
       .run(SUBJECT, TEXT);
     old.close();
     expect(fs.readFileSync(path).includes(Buffer.from(TEXT))).toBe(true);
+    // As an SDK home made by an older version left it: world-readable.
+    fs.chmodSync(path, 0o644);
 
     const key = us.keystore.historyKey();
     const upgraded = new HistoryStore(path, { contentKey: key });
+    expect(mode(path)).toBe('600');
     expect(upgraded.get('old-1')).toMatchObject({ subject: SUBJECT, text: TEXT });
     upgraded.close();
     const bytes = Buffer.concat([path, `${path}-wal`].filter((f) => fs.existsSync(f)).map((f) => fs.readFileSync(f)));
