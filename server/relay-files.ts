@@ -206,7 +206,7 @@ function readRelayKey(keyPath: string, dataDir: string, passphrase: string | nul
  * the clear is sealed in place, the same key under the same kid; without one a new key is written in the clear.
  * Throws WRONG_PASSPHRASE for a sealed key without the passphrase or with another one, BAD_INPUT for a damaged key;
  * the file is left untouched then.
- * @example const files = loadOrCreateRelayFiles(dataDir, 'correct horse battery staple');
+ * @example const files = loadOrCreateRelayFiles(dataDir, 'relay key: ember quarry lantern 58');
  */
 export function loadOrCreateRelayFiles(dataDir: string, passphrase: string | null = relayKeyPassphrase()): RelayFiles {
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
