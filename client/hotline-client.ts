@@ -53,6 +53,7 @@ import {
   type RelayReceipt,
 } from '../shared/index.ts';
 import { HistoryStore, type ContactRecord, type MessageRecord } from './history.ts';
+import { ChainLock } from './chain-lock.ts';
 import type { Keystore } from './keystore.ts';
 import type { Profile } from './profile.ts';
 import { RelayConnection, type RelayTlsOptions } from './relay-connection.ts';
@@ -230,6 +231,8 @@ export class HotlineClient extends EventEmitter<HotlineClientEvents> {
   readonly history: HistoryStore;
   /** Rosters and charters this PoC verified against its pinned authority. */
   readonly trustStore: TrustStore;
+  /** Sends on a channel exclusive across the processes sharing this home (listen and one-shot commands). */
+  private readonly homeChainLock: ChainLock;
   private readonly connections: RelayConnection[];
   private readonly now: () => number;
   private confirmQueue = new Map<RelayConnection, string[]>();
@@ -260,6 +263,7 @@ export class HotlineClient extends EventEmitter<HotlineClientEvents> {
     this.witnessEveryMs = options.witnessEveryMs ?? 5 * 60_000;
     this.history = new HistoryStore(join(options.keystore.home, 'history.db'), { contentKey: options.keystore.historyKey() });
     this.trustStore = new TrustStore(this.history.db);
+    this.homeChainLock = new ChainLock(join(options.keystore.home, 'locks'));
     const pinned = new Map(options.profile.relays.map((r) => [r.url, r.kid]));
     this.connections = options.relays.map((url) => {
       const conn = new RelayConnection({
@@ -341,6 +345,7 @@ export class HotlineClient extends EventEmitter<HotlineClientEvents> {
     if (this.witnessTimer) clearInterval(this.witnessTimer);
     this.flushConfirms();
     for (const c of this.connections) c.close();
+    this.homeChainLock.close();
     this.history.close();
   }
 
@@ -583,7 +588,9 @@ export class HotlineClient extends EventEmitter<HotlineClientEvents> {
           };
         }
         // A roster or charter changed meanwhile: fetch it, choose the recipients again, and build the envelope anew.
-        if (outcome.failed.some((f) => f.code === 'TRUST_STALE')) {
+        const staleTrust = outcome.failed.find((f) => f.code === 'TRUST_STALE');
+        if (staleTrust) {
+          lastError = new HotlineError('TRUST_STALE', `${staleTrust.relay}: ${staleTrust.message} (refreshed the rosters and charter and built it again ${attempt + 1} time(s))`);
           plan = await this.planRecipients(channel, own, input.toState, kind, director, true);
           continue;
         }
@@ -620,7 +627,9 @@ export class HotlineClient extends EventEmitter<HotlineClientEvents> {
   /** Runs `fn` after every earlier send on `channel` has settled. */
   private withChainLock<T>(channel: string, fn: () => Promise<T>): Promise<T> {
     const before = this.chainLocks.get(channel) ?? Promise.resolve();
-    const run = before.then(fn, fn);
+    // In this process one send at a time per channel (the promise chain); across the processes of this home, the file lock.
+    const exclusive = () => this.homeChainLock.with(channel, fn);
+    const run = before.then(exclusive, exclusive);
     const tail = run.catch(() => undefined);
     this.chainLocks.set(channel, tail);
     void tail.then(() => {

@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { resolve } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { registerAdminCommands } from './admin-commands.ts';
+import { keyIdsAsOperands } from './argv.ts';
 import { registerAuthorityCommands } from './authority-commands.ts';
 import { registerCheckCommands } from './check-commands.ts';
 import { takePassphrases } from './context.ts';
@@ -57,4 +58,5 @@ registerDrillCommands(program);
 registerAuthorityCommands(program);
 registerWitnessCommands(program);
 
-await program.parseAsync(process.argv);
+// A key id that starts with "-" is an operand, not an option (argv.ts).
+await program.parseAsync(keyIdsAsOperands(process.argv, program));
