@@ -9,6 +9,7 @@ import {
   deriveKey,
   fromB64u,
   HotlineError,
+  kdfBelowDefault,
   kdfSchema,
   keyId,
   newKdfParams,
@@ -130,9 +131,12 @@ function plainKeyText(identity: Identity): string {
   return `${JSON.stringify({ v: 1, secretKey: toB64u(identity.keys.secretKey) })}\n`;
 }
 
-function sealedKeyText(identity: Identity, passphrase: string): string {
-  // Sealing (a new key, or one in the clear sealed in place) applies the passphrase policy; opening never does.
-  requireStrongPassphrase(passphrase, ['relay']);
+/**
+ * relay.key sealed under `passphrase`. A new seal (a new key, or one in the clear sealed in place) applies the
+ * passphrase policy; re-sealing a key that already opened with this passphrase (an upgrade of its cost) does not.
+ */
+function sealedKeyText(identity: Identity, passphrase: string, policy: 'new' | 'upgrade' = 'new'): string {
+  if (policy === 'new') requireStrongPassphrase(passphrase, ['relay']);
   const kdf = newKdfParams();
   const key = deriveKey(passphrase, kdf, RELAY_KEY);
   try {
@@ -158,7 +162,7 @@ function openSealedKey(keyPath: string, dataDir: string, passphrase: string, tex
   }
 }
 
-function readRelayKey(keyPath: string, dataDir: string, passphrase: string | null): { identity: Identity; sealed: boolean } {
+function readRelayKey(keyPath: string, dataDir: string, passphrase: string | null): { identity: Identity; sealed: boolean; belowCost: boolean } {
   const text = readFileSync(keyPath, 'utf8');
   let json: unknown;
   try {
@@ -175,7 +179,7 @@ function readRelayKey(keyPath: string, dataDir: string, passphrase: string | nul
     } catch (cause) {
       throw damaged(keyPath, cause);
     }
-    return { identity: identityOf(secretKey, keyPath), sealed: false };
+    return { identity: identityOf(secretKey, keyPath), sealed: false, belowCost: false };
   }
   if (passphrase === null) {
     // Only a file that is a sealed relay key gets this message; anything else is reported damaged.
@@ -194,7 +198,7 @@ function readRelayKey(keyPath: string, dataDir: string, passphrase: string | nul
       identity.keys.secretKey.fill(0);
       throw damaged(keyPath, new Error(`the file names key ${keyfile.kid} but holds ${identity.kid}`));
     }
-    return { identity, sealed: true };
+    return { identity, sealed: true, belowCost: kdfBelowDefault(keyfile.kdf) };
   } finally {
     plaintext.fill(0);
   }
@@ -220,6 +224,8 @@ export function loadOrCreateRelayFiles(dataDir: string, passphrase: string | nul
     const stored = readRelayKey(keyPath, dataDir, passphrase);
     identity = stored.identity;
     if (!stored.sealed && passphrase !== null) writeSecret(keyPath, sealedKeyText(identity, passphrase));
+    // Sealed at an older, lower key-derivation cost: the same key re-sealed at today's (new salt), written atomically.
+    else if (stored.belowCost && passphrase !== null) writeSecret(keyPath, sealedKeyText(identity, passphrase, 'upgrade'));
   } else {
     identity = createIdentity();
     writeSecret(keyPath, passphrase === null ? plainKeyText(identity) : sealedKeyText(identity, passphrase));

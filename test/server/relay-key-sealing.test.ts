@@ -2,7 +2,7 @@
 import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createIdentity, HotlineError, initCrypto, signStatement, toB64u, verifyStatement } from '../../shared/index.ts';
+import { createIdentity, deriveKey, DEFAULT_KDF, HotlineError, initCrypto, sealPlaintext, signStatement, toB64u, utf8, verifyStatement } from '../../shared/index.ts';
 import { loadOrCreateRelayFiles, relayKeyPassphrase } from '../../server/relay-files.ts';
 import { CliProcess, hotline } from '../helpers/cli.ts';
 import { tempDir } from '../helpers/relay.ts';
@@ -169,6 +169,25 @@ describe('relay-files: relay.key sealed at rest', () => {
     const error = thrown(() => loadOrCreateRelayFiles(dataDir, PASSPHRASE));
     expect(error.code).toBe('BAD_INPUT');
     expect(error.message).toContain('is damaged');
+  });
+
+  it('re-seals a key sealed at the old, lower key-derivation cost (N=2^15) at today\'s, same key, even under a passphrase the policy would now refuse', () => {
+    const identity = createIdentity();
+    const weak = 'relay-secret';
+    const oldKdf = { alg: 'scrypt' as const, N: 2 ** 15, r: 8 as const, p: 1, salt: toB64u(new Uint8Array(16).fill(7)) };
+    const kind = { aad: utf8('hotline-relay-key-v2'), label: 'the relay key' };
+    const key = deriveKey(weak, oldKdf, kind);
+    const fields = sealPlaintext(kind, key, oldKdf, identity.keys.secretKey.slice());
+    writeFileSync(join(dataDir, 'relay.key'), `${JSON.stringify({ v: 2, kind: 'hotline-relay-key', kid: identity.kid, ...fields })}\n`, { mode: 0o600 });
+    const files = loadOrCreateRelayFiles(dataDir, weak);
+    expect(files.identity.kid).toBe(identity.kid);
+    const stored = keyJson() as { kid: string; kdf: { N: number; salt: string } };
+    expect(stored.kid).toBe(identity.kid);
+    expect(stored.kdf.N).toBe(DEFAULT_KDF.N);
+    expect(stored.kdf.salt).not.toBe(oldKdf.salt);
+    expect(modeOf(join(dataDir, 'relay.key'))).toBe('600');
+    // And it opens again at the new cost.
+    expect(loadOrCreateRelayFiles(dataDir, weak).identity.kid).toBe(identity.kid);
   });
 
   it('documents both variables in `hotline relay --help`', async () => {
