@@ -38,7 +38,7 @@ interface SinkState {
   sentCount: number;
   /** The device has read every deliver frame up to this number (its answer to a probe came back). */
   readThrough: number;
-  /** A probe waiting for its answer, or false. */
+  /** True while a probe waits for its answer. */
   probing: boolean;
 }
 
