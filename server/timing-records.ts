@@ -101,6 +101,8 @@ interface NoticeRow {
   level: Level;
   drill_id: string | null;
   inject: number | null;
+  /** The drill mark's own acknowledgement deadline (a drill's scaled or overridden deadline), as signed in the header. */
+  drill_ack_within: number | null;
   created_at: number;
   accepted_at: number;
   deadline: number | null;
@@ -109,8 +111,9 @@ interface NoticeRow {
   ack_kid: string | null;
 }
 
-const noticeColumns = `e.rowid AS rowid, e.id, e.channel, e.from_kid, e.from_state, e.to_state, e.level, e.drill_id, e.inject, e.created_at,
-  e.accepted_at, d.deadline, d.acked_at, d.ack_id, d.ack_kid`;
+const noticeColumns = `e.rowid AS rowid, e.id, e.channel, e.from_kid, e.from_state, e.to_state, e.level, e.drill_id, e.inject,
+  CASE WHEN e.drill_id IS NULL THEN NULL ELSE json_extract(e.envelope_json, '$.header.drill.ackWithinMs') END AS drill_ack_within,
+  e.created_at, e.accepted_at, d.deadline, d.acked_at, d.ack_id, d.ack_kid`;
 
 /**
  * One page of timing records (newest first) and the number of notices the filter matches.
@@ -221,7 +224,9 @@ function recordsOf(db: Database.Database, rows: readonly NoticeRow[], now: numbe
     const deadline = judgedBy?.deadline ?? r.deadline;
     const acked = r.acked_at !== null;
     const delivered = deliveredOf.get(r.id);
-    const drill: DrillMark | null = r.drill_id === null ? null : { drillId: r.drill_id, inject: r.inject };
+    // The mark as signed: a reviewer's verifier compares it with the header, ackWithinMs included.
+    const drill: DrillMark | null =
+      r.drill_id === null ? null : { drillId: r.drill_id, inject: r.inject, ...(r.drill_ack_within !== null ? { ackWithinMs: r.drill_ack_within } : {}) };
     return {
       id: r.id,
       channel: r.channel,

@@ -144,9 +144,9 @@ beforeAll(async () => {
   // C: FLASH, never acked (due at 70 s).
   await at(10_000);
   ids.C = (await notice(us, [cn, cn2], 'FLASH')).env.header.id;
-  // D: a drill, acked after 5 s.
+  // D: a drill with its own (scaled) deadline in the signed mark, acked after 5 s.
   await at(15_000);
-  const drill = { drillId: 'ex-1', inject: 1 };
+  const drill = { drillId: 'ex-1', inject: 1, ackWithinMs: 120_000 };
   ids.D = (await notice(us, [cn, cn2], 'FLASH', { drill })).env.header.id;
   await at(20_000);
   await answer(cn, us, 'ack', ids.A);
@@ -248,7 +248,8 @@ describe('timing records', () => {
 
   it('filters by drill, real, level, state, channel and time', async () => {
     const drills = await records('?drill=drill');
-    expect(drills.records.map((r) => [r.id, r.drill])).toEqual([[ids.D, { drillId: 'ex-1', inject: 1 }]]);
+    // The mark as signed, its own deadline included: a verifier compares it with the header.
+    expect(drills.records.map((r) => [r.id, r.drill])).toEqual([[ids.D, { drillId: 'ex-1', inject: 1, ackWithinMs: 120_000 }]]);
     expect(record(drills, 'D')).toMatchObject({ timeToAckMs: 5_000, met: true });
     expect((await records('?drill=real')).total).toBe(6);
     expect((await records('?drillId=ex-1')).total).toBe(1);
