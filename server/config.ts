@@ -21,6 +21,8 @@ export interface RelayLimits {
   readonly redeliverAfterMs: number;
   /** Unauthenticated connections at once. */
   readonly maxUnauthenticated: number;
+  /** How often the relay pings each connection; one that has not answered the previous ping by the next is dropped. */
+  readonly heartbeatMs: number;
 }
 
 /** The relay's certificate (PEM, leaf first, then intermediates) and its private key (PEM): the port speaks wss:// and https://. */
@@ -67,6 +69,7 @@ export const defaultLimits: RelayLimits = {
   deliveryWindow: 256,
   redeliverAfterMs: 15_000,
   maxUnauthenticated: 1_000,
+  heartbeatMs: 30_000,
 };
 
 export function relayConfig(overrides: Partial<Omit<RelayConfig, 'limits'>> & { limits?: Partial<RelayLimits> } = {}): RelayConfig {

@@ -38,6 +38,7 @@ const program = new Command('hotline relay')
   .option('--rate-burst <n>', 'messages a connection may send at once above the sustained rate', positiveInt)
   .option('--max-batch <n>', 'largest number of writes committed in one transaction (group commit)', positiveInt)
   .option('--verify-threads <n>', `worker threads checking envelope signatures; 0 checks them on the main thread (default ${defaultVerifyThreads}: one per core beyond the first)`, wholeNumber)
+  .option('--heartbeat <duration>', 'how often each connection is pinged; one that has not answered by the next ping is dropped (default 30s)')
   .option('--check-every <duration>', 'run a communication check of every PoC on this schedule, e.g. 24h')
   .option('--check-within <duration>', 'how long PoCs have to answer a scheduled check (default: 10m, or the interval if shorter)')
   .addHelpText(
@@ -71,6 +72,7 @@ const opts = program.opts<{
   data?: string;
   json?: boolean;
   checkEvery?: string;
+  heartbeat?: string;
   checkWithin?: string;
   rateLimit?: number;
   rateBurst?: number;
@@ -82,6 +84,7 @@ const opts = program.opts<{
 const dataDir = resolve(opts.data ?? (process.env.HOTLINE_DATA || './.hotline-relay'));
 
 let checkSchedule: { everyMs: number; withinMs: number } | null = null;
+let heartbeatMs: number | null = null;
 let tls: RelayTls | null = null;
 let relayKeyPassphrase: string | null = null;
 try {
@@ -101,6 +104,10 @@ try {
       console.error(`hotline relay: warning: the certificate in ${opts.tlsCert} expires in ${Math.max(0, Math.floor(daysLeft))} day(s) (${new Date(tls.validUntil as number).toISOString()}); renew it and restart`);
     }
   }
+  if (opts.heartbeat !== undefined) {
+    heartbeatMs = parseDuration(opts.heartbeat);
+    if (heartbeatMs < 1000) throw new HotlineError('BAD_INPUT', `--heartbeat ${opts.heartbeat} is under a second: give e.g. 30s`);
+  }
   if (opts.checkEvery) {
     const everyMs = parseDuration(opts.checkEvery);
     checkSchedule = { everyMs, withinMs: opts.checkWithin ? parseDuration(opts.checkWithin) : Math.min(everyMs, 10 * 60_000) };
@@ -115,6 +122,7 @@ try {
   const limits = {
     ...(opts.rateLimit !== undefined ? { ratePerSec: opts.rateLimit } : {}),
     ...(opts.rateBurst !== undefined ? { rateBurst: opts.rateBurst } : {}),
+    ...(heartbeatMs !== null ? { heartbeatMs } : {}),
   };
   const relay = await startRelay({
     config: {

@@ -274,7 +274,7 @@ async function startLocked(options: RelayOptions, config: RelayConfig, lock: Dat
   });
 
   const timers = [
-    // Heartbeat: a peer that has not answered the last ping in 30 s is gone; its socket (and backlog) is dropped.
+    // Heartbeat: a peer that has not answered the last ping by the next (30 s by default) is gone; its socket (and backlog) is dropped.
     setInterval(() => {
       for (const ws of wss.clients) {
         if (alive.get(ws) === false) {
@@ -284,7 +284,7 @@ async function startLocked(options: RelayOptions, config: RelayConfig, lock: Dat
         alive.set(ws, false);
         ws.ping();
       }
-    }, 30_000),
+    }, config.limits.heartbeatMs),
     setInterval(() => audit.checkpointIfDue(), Math.min(1000, config.checkpointIntervalMs)),
     setInterval(() => delivery.sweep(), Math.max(250, Math.floor(config.limits.redeliverAfterMs / 3))),
     setInterval(() => metrics.pending.set(store.totalPending()), 5000),

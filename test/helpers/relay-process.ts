@@ -29,6 +29,8 @@ export interface RelayProcessOptions {
   /** pino level of the relay's own log (stderr); `info` logs every connection. */
   readonly logLevel?: string;
   readonly readyTimeoutMs?: number;
+  /** More `hotline relay` flags (e.g. --heartbeat 10m). */
+  readonly args?: readonly string[];
 }
 
 export interface RelayProcess {
@@ -56,7 +58,7 @@ export interface RelayProcess {
 /** Starts `hotline relay --port P --data DIR --json` and waits for its JSON ready line. */
 export async function spawnRelay(options: RelayProcessOptions): Promise<RelayProcess> {
   const spawnedAt = Date.now();
-  const proc = spawn(process.execPath, [HOTLINE_BIN, 'relay', '--port', String(options.port), '--data', options.dataDir, '--json'], {
+  const proc = spawn(process.execPath, [HOTLINE_BIN, 'relay', '--port', String(options.port), '--data', options.dataDir, '--json', ...(options.args ?? [])], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, HOTLINE_LOG_LEVEL: options.logLevel ?? 'warn' },
   });
