@@ -59,22 +59,19 @@ async function promptHidden(question: string): Promise<string> {
 export const PASSPHRASE_ENV = 'HOTLINE_PASSPHRASE';
 export const AUTHORITY_PASSPHRASE_ENV = 'HOTLINE_AUTHORITY_PASSPHRASE';
 
-/** What this process took from the environment: kept in memory, since the variables are gone once read. */
+/** The passphrases this process took from the environment (takeSecret keeps them in memory once read). */
 interface TakenPassphrases {
   readonly poc: string | undefined;
   readonly authority: string | undefined;
   /** A _FILE that could not be read: reported when a passphrase is needed, not at start. */
   readonly error: HotlineError | null;
 }
-let taken: TakenPassphrases | null = null;
-
 /**
- * Takes HOTLINE_PASSPHRASE(_FILE) and HOTLINE_AUTHORITY_PASSPHRASE(_FILE) out of the environment, once per process, and
- * keeps them for every later unlock in it (a command that opens two keyfiles, listen reconnecting). The CLI calls it
- * first thing, so no child process it starts ever inherits a passphrase. Never throws.
+ * Takes HOTLINE_PASSPHRASE(_FILE) and HOTLINE_AUTHORITY_PASSPHRASE(_FILE) out of the environment (takeSecret: once per
+ * process, kept for every later unlock in it). The CLI calls it first thing, so no child process it starts ever
+ * inherits a passphrase. Never throws: an unreadable _FILE is kept and reported when a passphrase is needed.
  */
 export function takePassphrases(): TakenPassphrases {
-  if (taken) return taken;
   let error: HotlineError | null = null;
   const take = (name: string): string | undefined => {
     try {
@@ -84,8 +81,7 @@ export function takePassphrases(): TakenPassphrases {
       return undefined;
     }
   };
-  taken = { poc: take(PASSPHRASE_ENV), authority: take(AUTHORITY_PASSPHRASE_ENV), error };
-  return taken;
+  return { poc: take(PASSPHRASE_ENV), authority: take(AUTHORITY_PASSPHRASE_ENV), error };
 }
 
 /** The PoC passphrase: HOTLINE_PASSPHRASE or the file HOTLINE_PASSPHRASE_FILE names, else asked on a terminal. */
@@ -185,14 +181,27 @@ export function fail(command: string, cause: unknown, json: boolean): never {
  * Secrets are never taken as command-line arguments: argv is readable by every local user in /proc/PID/cmdline.
  */
 export function takeSecret(name: string): string | undefined {
-  const direct = process.env[name];
-  const file = process.env[`${name}_FILE`];
-  delete process.env[name];
-  delete process.env[`${name}_FILE`];
-  if (direct !== undefined && direct !== '') return direct;
-  if (file) return readSecretFile(file, `${name}_FILE`);
-  return undefined;
+  // Read once per process: the variables are gone afterwards, and a command may need the secret again (check run
+  // asks the relay every half second, listen unlocks again when it reconnects).
+  let outcome = taken.get(name);
+  if (!outcome) {
+    const direct = process.env[name];
+    const file = process.env[`${name}_FILE`];
+    delete process.env[name];
+    delete process.env[`${name}_FILE`];
+    try {
+      outcome = { secret: direct !== undefined && direct !== '' ? direct : file ? readSecretFile(file, `${name}_FILE`) : undefined };
+    } catch (cause) {
+      outcome = { error: toHotlineError(cause) };
+    }
+    taken.set(name, outcome);
+  }
+  if ('error' in outcome) throw outcome.error;
+  return outcome.secret;
 }
+
+/** What takeSecret took from the environment, by variable name: the secret, or why its file could not be read. */
+const taken = new Map<string, { readonly secret: string | undefined } | { readonly error: HotlineError }>();
 
 /** The first line of a secret file, with a clear error when it cannot be read. */
 export function readSecretFile(file: string, what: string): string {
