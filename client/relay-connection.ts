@@ -31,6 +31,13 @@ export interface RelayTlsOptions {
   readonly ca?: string | Buffer | readonly (string | Buffer)[];
 }
 
+/** `tls.ca` as node:tls takes it (a mutable array), or nothing when the system's roots are to be used. */
+export function caOption(tls: RelayTlsOptions | undefined): { ca?: string | Buffer | (string | Buffer)[] } {
+  const ca = tls?.ca;
+  if (ca === undefined) return {};
+  return { ca: typeof ca === 'string' || Buffer.isBuffer(ca) ? ca : [...ca] };
+}
+
 /** OpenSSL's verdicts on a certificate chain this client does not trust (as Node reports them in `err.code`). */
 const UNTRUSTED_CERT = new Set([
   'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
@@ -126,10 +133,9 @@ export class RelayConnection extends EventEmitter<RelayConnectionEvents> {
   open(): Promise<Welcome> {
     this.stopped = false;
     return new Promise((resolve, reject) => {
-      const ca = this.options.tls?.ca;
       const ws = new WebSocket(`${this.options.url.replace(/\/$/, '')}/v1/ws`, {
         handshakeTimeout: this.options.connectTimeoutMs ?? 5000,
-        ...(ca === undefined ? {} : { ca: typeof ca === 'string' || Buffer.isBuffer(ca) ? ca : [...ca] }),
+        ...caOption(this.options.tls),
       });
       this.ws = ws;
       let settled = false;

@@ -4,7 +4,7 @@ import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { rootCertificates } from 'node:tls';
 import { HotlineError, isErrorCode } from '../../shared/index.ts';
-import { relayConnectFailure, type RelayTlsOptions } from '../relay-connection.ts';
+import { caOption, relayConnectFailure, type RelayTlsOptions } from '../relay-connection.ts';
 
 /** The environment variable naming a PEM file of CA certificates to trust for relays (set by `hotline --ca FILE` too). */
 export const CA_ENV = 'HOTLINE_CA';
@@ -51,8 +51,7 @@ interface RelayAnswer {
 
 function send(url: URL, method: 'GET' | 'POST', headers: Record<string, string>, body: string | undefined): Promise<RelayAnswer> {
   return new Promise((resolve, reject) => {
-    const ca = url.protocol === 'https:' ? relayTls()?.ca : undefined;
-    const options = { method, headers, timeout: IDLE_TIMEOUT_MS, ...(ca === undefined ? {} : { ca: typeof ca === 'string' || Buffer.isBuffer(ca) ? ca : [...ca] }) };
+    const options = { method, headers, timeout: IDLE_TIMEOUT_MS, ...(url.protocol === 'https:' ? caOption(relayTls()) : {}) };
     const onResponse = (res: IncomingMessage) => {
       const chunks: Buffer[] = [];
       let size = 0;
