@@ -7,6 +7,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
 
 export const repo = fileURLToPath(new URL('../..', import.meta.url));
 export const readme = readFileSync(join(repo, 'README.md'), 'utf8');
@@ -82,4 +83,23 @@ export async function readmeCopy(): Promise<ReadmeCopy> {
     rmSync(dir, { recursive: true, force: true });
   };
   return { dir, port, run, dispose };
+}
+
+/**
+ * One README section pasted on its own into a fresh copy (one test file per section, so that they run side by side):
+ * `check` gets the copy and what the block printed once it ran to its end, exit 0, having brought up the quick start.
+ */
+export function sectionAloneTest(title: string, heading: string, index: number, check: (copy: ReadmeCopy, out: string) => void): void {
+  let copy: ReadmeCopy | null = null;
+  afterAll(async () => copy?.dispose());
+  describe('README, one section on its own', () => {
+    it(title, async () => {
+      copy = await readmeCopy();
+      const result = await copy.run(blocks(heading)[index] as string, 400_000);
+      expect(result.out, result.out).toContain('README-OK');
+      expect(result.code).toBe(0);
+      expect(result.out).toMatch(/running the README's quick start first/);
+      check(copy, result.out);
+    }, 420_000);
+  });
 }

@@ -1,20 +1,10 @@
 // The README's communication-check block, pasted on its own into a fresh copy of the clone: its first line brings up the quick start.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
-import { blocks, readmeCopy, type ReadmeCopy } from '../helpers/readme.ts';
+import { expect } from 'vitest';
+import { sectionAloneTest } from '../helpers/readme.ts';
 
-let copy: ReadmeCopy | null = null;
-afterAll(async () => copy?.dispose());
-
-describe('README, one section on its own', () => {
-  it('the communication check runs from a fresh clone', async () => {
-    copy = await readmeCopy();
-    const result = await copy.run(blocks('Drills')[1] as string, 400_000);
-    expect(result.out, result.out).toContain('README-OK');
-    expect(result.code).toBe(0);
-    expect(result.out).toMatch(/running the README's quick start first/);
-    expect(result.out).toMatch(/2 of 2 answered/);
-    expect(readFileSync(join(copy.dir, '.demo', 'relay.log'), 'utf8')).toMatch(/listening/);
-  }, 420_000);
+sectionAloneTest('the communication check runs from a fresh clone', 'Drills', 1, (copy, out) => {
+  expect(out).toMatch(/2 of 2 answered/);
+  expect(readFileSync(join(copy.dir, '.demo', 'relay.log'), 'utf8')).toMatch(/listening/);
 });
