@@ -25,6 +25,16 @@ async function connected(poc: EnrolledPoc): Promise<HotlineClient> {
   return client;
 }
 
+/** Every warning and alarm the clients raise, as one line each. */
+function complaintsOf(...clients: HotlineClient[]): string[] {
+  const lines: string[] = [];
+  for (const c of clients) {
+    c.on('warning', (w) => lines.push(`${w.code}: ${w.message}`));
+    c.on('alarm', (a) => lines.push(`ALARM ${a.code}: ${a.message}`));
+  }
+  return lines;
+}
+
 async function until(check: () => boolean, timeoutMs = 10_000): Promise<void> {
   const end = Date.now() + timeoutMs;
   while (!check()) {
@@ -44,9 +54,7 @@ describe('a charter amended while a PoC listens', () => {
     const listener = await connected(cn);
     // The director joins after the PoC started listening (the README's order).
     const director = await enrolPoc(relay, { root, label: 'director', state: 'EXCON', role: 'director' });
-    const warnings: string[] = [];
-    listener.on('warning', (w) => warnings.push(`${w.code}: ${w.message}`));
-    listener.on('alarm', (a) => warnings.push(`ALARM ${a.code}: ${a.message}`));
+    const warnings = complaintsOf(listener);
     // Version 2 names the director; the listener is not told, and holds version 1.
     await installCharter(relay, 'US-CN', { directors: [director.profile.kid] });
     // Another process on the same HOTLINE_HOME (`hotline inbox` in a second terminal) fetches version 2 first.
@@ -73,11 +81,7 @@ describe('a charter amended while a PoC listens', () => {
     await chartered(relay, 'US-CN', [us, cn]);
     const listener = await connected(cn);
     const oneShot = await connected(cn);
-    const warnings: string[] = [];
-    for (const c of [listener, oneShot]) {
-      c.on('warning', (w) => warnings.push(`${w.code}: ${w.message}`));
-      c.on('alarm', (a) => warnings.push(`ALARM ${a.code}: ${a.message}`));
-    }
+    const warnings = complaintsOf(listener, oneShot);
     const sent = await Promise.all([
       listener.send({ toState: 'US', level: 'ROUTINE', text: 'from the listening process' }),
       oneShot.send({ toState: 'US', level: 'ROUTINE', text: 'from the one-shot command' }),
