@@ -552,6 +552,7 @@ export class HotlineClient extends EventEmitter<HotlineClientEvents> {
             content,
             recipients: plan.recipients,
             now: this.prekeyClock(),
+            requireHybrid: plan.trust.charter.charter.hybridWrap === 'required',
           });
           const digest = envelopeDigest(built).hash;
           this.history.keepOwnEnvelope(channel.id, chanSeq, digest, JSON.stringify(built), this.now());
@@ -975,7 +976,18 @@ export class HotlineClient extends EventEmitter<HotlineClientEvents> {
       return;
     }
     const ks = this.options.keystore;
-    const opened = openEnvelope(envelope, { kid: this.identity.kid, prekeySecrets: ks.prekeySecrets() });
+    let opened: ReturnType<typeof openEnvelope>;
+    try {
+      opened = openEnvelope(envelope, { kid: this.identity.kid, prekeySecrets: ks.prekeySecrets(), kemKeys: ks.kemKeys() }, { requireHybrid: trust.charter.hybridWrap === 'required' });
+    } catch (cause) {
+      const e = toHotlineError(cause);
+      if (e.code !== 'HYBRID_REQUIRED') throw e;
+      // A downgrade (X25519 alone where the charter or the prekey demands ML-KEM too): not shown, not receipted, kept
+      // out of redelivery, and said to the person, like any envelope the signed documents do not allow.
+      this.alarm(e.code, `${h.kind} ${h.id} "from ${h.fromState}" refused: ${e.message}`, h.id, conn.url);
+      this.confirm(conn, h.id);
+      return;
+    }
     verifyReceipt(msg.receipt, conn.relayKid ?? undefined);
     // The envelope is genuine (signed by its sender): a receipt that contradicts it is kept as evidence, not a reason to hide it.
     this.checkDeliveredReceipt(conn, h, msg.receipt, opened.digest.hash, trust.charter.timeTolerance);

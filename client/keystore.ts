@@ -9,6 +9,8 @@ import {
   hash,
   HotlineError,
   keyId,
+  kemKeyPair,
+  KEM_SEED_BYTES,
   PREKEY_GRACE_MS,
   PREKEY_VALIDITY_MS,
   signedPrekeySchema,
@@ -16,6 +18,7 @@ import {
   toB64u,
   utf8,
   type Identity,
+  type KemKeyPair,
   type SignedPrekey,
 } from '../shared/index.ts';
 import { requireStrongPassphrase } from '../shared/passphrase-policy.ts';
@@ -31,7 +34,14 @@ export interface KeystoreData {
   createdAt: number;
   /** 64-byte Ed25519 secret key (seed || public key). */
   identitySecret: Uint8Array;
-  prekeys: { prekey: SignedPrekey; secretKey: Uint8Array }[];
+  prekeys: KeptPrekey[];
+}
+
+/** One prekey and its secrets: the X25519 secret, and the ML-KEM-768 seed of a hybrid prekey (null for an old one). */
+export interface KeptPrekey {
+  prekey: SignedPrekey;
+  secretKey: Uint8Array;
+  kemSeed: Uint8Array | null;
 }
 
 const KEYFILE_VERSION = 1;
@@ -51,7 +61,8 @@ const sealedDataSchema = z.strictObject({
   createdAt: timestampSchema,
   identitySecret: b64uText,
   prekeys: z
-    .array(z.strictObject({ prekey: signedPrekeySchema, secretKey: b64uText }))
+    // kemSeed: only on hybrid prekeys (keyfiles written before hybrid wrapping have none and still open).
+    .array(z.strictObject({ prekey: signedPrekeySchema, secretKey: b64uText, kemSeed: b64uText.optional() }))
     .min(1),
 });
 
@@ -71,7 +82,9 @@ export class Keystore {
   readonly createdAt: number;
   readonly identity: Identity;
   readonly #sealing: Sealing;
-  #prekeys: readonly { prekey: SignedPrekey; secretKey: Uint8Array }[];
+  #prekeys: readonly KeptPrekey[];
+  /** ML-KEM key pairs derived from the kept seeds, by prekey id (key generation costs more than one decapsulation). */
+  #kemKeys: Map<string, KemKeyPair> | null = null;
 
   /** @internal Use `createKeystore` or `openKeystore`. */
   constructor(home: string, data: KeystoreData, sealing: Sealing) {
@@ -110,13 +123,30 @@ export class Keystore {
     return new Map(this.#prekeys.map(({ prekey, secretKey }) => [prekey.prekeyId, secretKey]));
   }
 
+  /** prekeyId → ML-KEM-768 key pair for every kept hybrid prekey. Throws BAD_INPUT when a seed does not give the published key. */
+  kemKeys(): ReadonlyMap<string, KemKeyPair> {
+    if (this.#kemKeys === null) {
+      const keys = new Map<string, KemKeyPair>();
+      for (const { prekey, kemSeed } of this.#prekeys) {
+        if (kemSeed === null || prekey.kemPublicKey === undefined) continue;
+        const kp = kemKeyPair(kemSeed);
+        if (toB64u(kp.publicKey) !== prekey.kemPublicKey) throw damaged(this.home, new Error('an ML-KEM seed does not match its prekey'));
+        keys.set(prekey.prekeyId, kp);
+      }
+      this.#kemKeys = keys;
+    }
+    return this.#kemKeys;
+  }
+
   /**
    * Rotates when the newest prekey has less than half of its validity left (or has expired),
    * pruning prekeys past their grace period; returns the new prekey, or null when none was due.
    */
   rotatePrekeyIfDue(now: number, validityMs = PREKEY_VALIDITY_MS): SignedPrekey | null {
     const newest = this.#newestPrekey();
-    if (newest !== null) {
+    // A newest prekey without an ML-KEM key (made before hybrid wrapping) is replaced at once, so that a charter
+    // requiring hybrid wrapping can be met as soon as every client has run once.
+    if (newest !== null && newest.kemPublicKey !== undefined) {
       const halfLife = (newest.notAfter - newest.notBefore) / 2;
       if (newest.notAfter - now >= halfLife) return null;
     }
@@ -127,9 +157,10 @@ export class Keystore {
   rotatePrekey(now: number, validityMs = PREKEY_VALIDITY_MS): SignedPrekey {
     const fresh = createPrekey(this.identity, now, validityMs);
     const kept = this.#prekeys.filter(({ prekey }) => prekey.notAfter + PREKEY_GRACE_MS >= now);
-    const prekeys = [...kept, { prekey: fresh.prekey, secretKey: fresh.secretKey }];
+    const prekeys = [...kept, { prekey: fresh.prekey, secretKey: fresh.secretKey, kemSeed: fresh.kemSeed }];
     writeKeyfile(this.home, this.#sealing, this.#dataWith(prekeys), 'replace');
     this.#prekeys = prekeys;
+    this.#kemKeys = null;
     return fresh.prekey;
   }
 
@@ -175,7 +206,7 @@ export function createKeystore(home: string, passphrase: string, name: string, n
     name,
     createdAt: now,
     identitySecret: identity.keys.secretKey,
-    prekeys: [{ prekey: first.prekey, secretKey: first.secretKey }],
+    prekeys: [{ prekey: first.prekey, secretKey: first.secretKey, kemSeed: first.kemSeed }],
   };
   writeKeyfile(home, sealing, data, 'create');
   return new Keystore(home, data, sealing);
@@ -239,7 +270,7 @@ function encodeData(data: KeystoreData): Uint8Array {
     name: data.name,
     createdAt: data.createdAt,
     identitySecret: toB64u(data.identitySecret),
-    prekeys: data.prekeys.map(({ prekey, secretKey }) => ({ prekey, secretKey: toB64u(secretKey) })),
+    prekeys: data.prekeys.map(({ prekey, secretKey, kemSeed }) => ({ prekey, secretKey: toB64u(secretKey), ...(kemSeed === null ? {} : { kemSeed: toB64u(kemSeed) }) })),
   };
   return utf8(JSON.stringify(sealedData));
 }
@@ -251,12 +282,17 @@ function decodeData(home: string, plaintext: Uint8Array): KeystoreData {
   let prekeys: KeystoreData['prekeys'];
   try {
     identitySecret = fromB64u(sealedData.identitySecret, 64);
-    prekeys = sealedData.prekeys.map(({ prekey, secretKey }) => ({ prekey, secretKey: fromB64u(secretKey, 32) }));
+    prekeys = sealedData.prekeys.map(({ prekey, secretKey, kemSeed }) => ({
+      prekey,
+      secretKey: fromB64u(secretKey, 32),
+      kemSeed: kemSeed === undefined ? null : fromB64u(kemSeed, KEM_SEED_BYTES),
+    }));
   } catch (cause) {
     throw damaged(home, cause);
   }
   const kid = keyId(identitySecret.subarray(32));
   if (prekeys.some(({ prekey }) => prekey.owner !== kid)) throw damaged(home, undefined);
+  if (prekeys.some(({ prekey, kemSeed }) => (prekey.kemPublicKey === undefined) !== (kemSeed === null))) throw damaged(home, undefined);
   return { name: sealedData.name, createdAt: sealedData.createdAt, identitySecret, prekeys };
 }
 

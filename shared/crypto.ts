@@ -1,4 +1,5 @@
-// The only module that touches libsodium: signing, key agreement, AEAD, hashing, encodings.
+// The only module that touches crypto libraries: signing, key agreement (X25519, ML-KEM-768), AEAD, hashing, encodings.
+import { ml_kem768 } from '@noble/post-quantum/ml-kem.js';
 import sodium from 'libsodium-wrappers';
 import { HotlineError } from './errors.ts';
 
@@ -23,6 +24,13 @@ export const X25519_BYTES = 32;
 export const AEAD_KEY_BYTES = 32;
 export const AEAD_NONCE_BYTES = 24;
 export const HASH_BYTES = 32;
+/** FIPS 203 ML-KEM-768 sizes: encapsulation key, decapsulation key, ciphertext, key-generation seed (d || z), encapsulation randomness. */
+export const KEM_PUBLIC_BYTES = 1184;
+export const KEM_SECRET_BYTES = 2400;
+export const KEM_CIPHERTEXT_BYTES = 1088;
+export const KEM_SEED_BYTES = 64;
+export const KEM_RANDOMNESS_BYTES = 32;
+export const KEM_SHARED_BYTES = 32;
 
 export interface SigningKeyPair {
   readonly publicKey: Uint8Array;
@@ -49,6 +57,52 @@ export function signingKeyPair(seed?: Uint8Array): SigningKeyPair {
 export function agreementKeyPair(secret?: Uint8Array): AgreementKeyPair {
   const secretKey = secret ?? lib().randombytes_buf(X25519_BYTES);
   return { publicKey: lib().crypto_scalarmult_base(secretKey), secretKey };
+}
+
+export interface KemKeyPair {
+  /** ML-KEM-768 encapsulation key (1184 bytes). */
+  readonly publicKey: Uint8Array;
+  /** ML-KEM-768 decapsulation key (2400 bytes), derived from `seed`. */
+  readonly secretKey: Uint8Array;
+  /** The 64-byte key-generation seed d || z (FIPS 203 ML-KEM.KeyGen_internal): what a keyfile keeps. */
+  readonly seed: Uint8Array;
+}
+
+/** ML-KEM-768 key pair (FIPS 203), from a 64-byte seed d || z when given (the keyfile and known-answer tests). */
+export function kemKeyPair(seed?: Uint8Array): KemKeyPair {
+  const s = seed ?? lib().randombytes_buf(KEM_SEED_BYTES);
+  if (s.length !== KEM_SEED_BYTES) throw new HotlineError('BAD_INPUT', `an ML-KEM-768 seed is ${KEM_SEED_BYTES} bytes`);
+  const { publicKey, secretKey } = ml_kem768.keygen(s);
+  return { publicKey, secretKey, seed: s };
+}
+
+/**
+ * ML-KEM-768 encapsulation to `publicKey`; `randomness` (32 bytes, FIPS 203 m) only for known-answer tests.
+ * Throws DECRYPT_FAILED when the encapsulation key fails FIPS 203's modulus check or has the wrong length.
+ */
+export function kemEncapsulate(publicKey: Uint8Array, randomness?: Uint8Array): { ciphertext: Uint8Array; sharedSecret: Uint8Array } {
+  if (publicKey.length !== KEM_PUBLIC_BYTES) throw new HotlineError('DECRYPT_FAILED', 'ML-KEM public key has the wrong length');
+  const m = randomness ?? lib().randombytes_buf(KEM_RANDOMNESS_BYTES);
+  try {
+    const { cipherText, sharedSecret } = ml_kem768.encapsulate(publicKey, m);
+    return { ciphertext: cipherText, sharedSecret };
+  } catch (cause) {
+    throw new HotlineError('DECRYPT_FAILED', 'ML-KEM public key is invalid', { cause });
+  }
+}
+
+/**
+ * ML-KEM-768 decapsulation. Implicit rejection (FIPS 203): a changed ciphertext yields an unrelated secret rather
+ * than an error, so tampering shows later, when the wrapped key fails to open. Throws DECRYPT_FAILED on wrong sizes.
+ */
+export function kemDecapsulate(ciphertext: Uint8Array, secretKey: Uint8Array): Uint8Array {
+  if (ciphertext.length !== KEM_CIPHERTEXT_BYTES) throw new HotlineError('DECRYPT_FAILED', 'ML-KEM ciphertext has the wrong length');
+  if (secretKey.length !== KEM_SECRET_BYTES) throw new HotlineError('DECRYPT_FAILED', 'ML-KEM secret key has the wrong length');
+  try {
+    return ml_kem768.decapsulate(ciphertext, secretKey);
+  } catch (cause) {
+    throw new HotlineError('DECRYPT_FAILED', 'ML-KEM decapsulation failed', { cause });
+  }
 }
 
 export function sign(message: Uint8Array, secretKey: Uint8Array): Uint8Array {

@@ -8,6 +8,8 @@ import {
   fromB64u,
   fromUtf8,
   hash,
+  kemDecapsulate,
+  kemEncapsulate,
   open,
   randomBytes,
   seal,
@@ -15,6 +17,9 @@ import {
   toB64u,
   utf8,
   AEAD_KEY_BYTES,
+  KEM_CIPHERTEXT_BYTES,
+  type KemKeyPair,
+  KEM_PUBLIC_BYTES,
 } from './crypto.ts';
 import { HotlineError } from './errors.ts';
 import type { Identity } from './identity.ts';
@@ -31,6 +36,7 @@ import {
 } from './schemas.ts';
 
 const WRAP_CTX = utf8('hotline-wrap-v1');
+const HYBRID_WRAP_CTX = utf8('hotline-wrap-v2-hybrid');
 
 export interface RecipientKey {
   readonly kid: string;
@@ -44,6 +50,8 @@ export interface BuildEnvelopeInput {
   readonly recipients: readonly RecipientKey[];
   /** Used to check the recipients' prekey validity windows. */
   readonly now: number;
+  /** The channel's charter requires hybrid wrapping: a recipient prekey without an ML-KEM key is refused (HYBRID_REQUIRED). */
+  readonly requireHybrid?: boolean;
 }
 
 export function headerHash(header: EnvelopeHeader): Uint8Array {
@@ -52,6 +60,55 @@ export function headerHash(header: EnvelopeHeader): Uint8Array {
 
 function wrapKey(shared: Uint8Array, ephemeralPub: Uint8Array, prekeyPub: Uint8Array, kid: string): Uint8Array {
   return hash(WRAP_CTX, shared, ephemeralPub, prekeyPub, utf8(kid));
+}
+
+/** What the hybrid wrap key is derived from (docs/PROTOCOL.md, "Hybrid key wrapping"). */
+export interface HybridWrapInputs {
+  /** X25519(ephemeral secret, prekey public key). */
+  readonly x25519Shared: Uint8Array;
+  /** ML-KEM-768 shared secret. */
+  readonly kemShared: Uint8Array;
+  readonly ephemeralPub: Uint8Array;
+  readonly prekeyPub: Uint8Array;
+  readonly kemCiphertext: Uint8Array;
+  readonly kemPublicKey: Uint8Array;
+  readonly headerHash: Uint8Array;
+  readonly kid: string;
+}
+
+/**
+ * The hybrid wrap key: BLAKE2b-256 over a context string, both shared secrets, both public keys (the ML-KEM one by its
+ * hash), the ML-KEM ciphertext, the header hash and the recipient id. Every part but the last has a fixed length, so
+ * the concatenation is unambiguous; whoever lacks either shared secret learns nothing of the key.
+ */
+export function hybridWrapKey(i: HybridWrapInputs): Uint8Array {
+  return hash(HYBRID_WRAP_CTX, i.x25519Shared, i.kemShared, i.ephemeralPub, i.prekeyPub, i.kemCiphertext, hash(i.kemPublicKey), i.headerHash, utf8(i.kid));
+}
+
+/** True when every recipient's content key is wrapped with both X25519 and ML-KEM-768 (and there is at least one). */
+export function isHybridEnvelope(envelope: Pick<Envelope, 'recipients'>): boolean {
+  return envelope.recipients.length > 0 && envelope.recipients.every((r) => r.kemCiphertext !== undefined);
+}
+
+function hybridRequired(what: string): HotlineError {
+  return new HotlineError('HYBRID_REQUIRED', `${what}: the channel's charter requires post-quantum hybrid wrapping (X25519 + ML-KEM-768)`);
+}
+
+/** One recipient entry: the content key wrapped for `kid`'s prekey, hybrid when the prekey carries an ML-KEM key. */
+function wrapFor(kid: string, prekey: SignedPrekey, contentKey: Uint8Array, hh: Uint8Array): Recipient {
+  const prekeyPub = fromB64u(prekey.publicKey, 32);
+  const ephemeral = agreementKeyPair();
+  const x25519Shared = agree(ephemeral.secretKey, prekeyPub);
+  const aad = concatBytes(hh, utf8(kid));
+  const base = { kid, prekeyId: prekey.prekeyId, ephemeralPub: toB64u(ephemeral.publicKey) };
+  if (prekey.kemPublicKey === undefined) {
+    const key = wrapKey(x25519Shared, ephemeral.publicKey, prekeyPub, kid);
+    return { ...base, wrappedKey: toB64u(seal(key, contentKey, aad)) };
+  }
+  const kemPublicKey = fromB64u(prekey.kemPublicKey, KEM_PUBLIC_BYTES);
+  const { ciphertext, sharedSecret } = kemEncapsulate(kemPublicKey);
+  const key = hybridWrapKey({ x25519Shared, kemShared: sharedSecret, ephemeralPub: ephemeral.publicKey, prekeyPub, kemCiphertext: ciphertext, kemPublicKey, headerHash: hh, kid });
+  return { ...base, kemCiphertext: toB64u(ciphertext), wrappedKey: toB64u(seal(key, contentKey, aad)) };
 }
 
 /** Builds and signs an envelope: one content key, wrapped for each recipient's current prekey. */
@@ -68,15 +125,8 @@ export function buildEnvelope(input: BuildEnvelopeInput): Envelope {
     if (seen.has(kid)) throw new HotlineError('BAD_ENVELOPE', 'a recipient is listed twice');
     seen.add(kid);
     verifyPrekey(prekey, input.now, kid);
-    const prekeyPub = fromB64u(prekey.publicKey, 32);
-    const ephemeral = agreementKeyPair();
-    const key = wrapKey(agree(ephemeral.secretKey, prekeyPub), ephemeral.publicKey, prekeyPub, kid);
-    return {
-      kid,
-      prekeyId: prekey.prekeyId,
-      ephemeralPub: toB64u(ephemeral.publicKey),
-      wrappedKey: toB64u(seal(key, contentKey, concatBytes(hh, utf8(kid)))),
-    };
+    if (input.requireHybrid === true && prekey.kemPublicKey === undefined) throw hybridRequired(`the prekey of ${kid} has no ML-KEM key`);
+    return wrapFor(kid, prekey, contentKey, hh);
   });
   checkEnvelopeRules(header, recipients);
   const bodyB64 = toB64u(body);
@@ -99,6 +149,13 @@ export interface RecipientSecrets {
   readonly kid: string;
   /** Prekey secrets by prekey id: the current one and those still in their grace period. */
   readonly prekeySecrets: ReadonlyMap<string, Uint8Array>;
+  /** ML-KEM-768 key pairs of the hybrid ones among those prekeys, by prekey id (`kemKeyPair(seed)`, kept by the caller). */
+  readonly kemKeys?: ReadonlyMap<string, KemKeyPair>;
+}
+
+export interface OpenOptions {
+  /** The channel's charter requires hybrid wrapping: an envelope with any X25519-only recipient is refused (HYBRID_REQUIRED). */
+  readonly requireHybrid?: boolean;
 }
 
 export interface OpenedEnvelope {
@@ -108,16 +165,29 @@ export interface OpenedEnvelope {
 }
 
 /** Verifies, then decrypts for one recipient. Throws NOT_A_RECIPIENT, DECRYPT_FAILED, BAD_SIGNATURE. */
-export function openEnvelope(envelope: Envelope, me: RecipientSecrets): OpenedEnvelope {
+export function openEnvelope(envelope: Envelope, me: RecipientSecrets, options: OpenOptions = {}): OpenedEnvelope {
   const digest = verifyEnvelope(envelope);
   const mine = envelope.recipients.find((r) => r.kid === me.kid);
   if (!mine) throw new HotlineError('NOT_A_RECIPIENT');
+  if (options.requireHybrid === true && !isHybridEnvelope(envelope)) throw hybridRequired('this envelope wraps a content key with X25519 alone');
   const prekeySecret = me.prekeySecrets.get(mine.prekeyId);
   if (!prekeySecret) throw new HotlineError('DECRYPT_FAILED', 'the prekey this envelope was sealed to is no longer held');
+  const kem = me.kemKeys?.get(mine.prekeyId);
   const hh = headerHash(envelope.header);
   const ephemeralPub = fromB64u(mine.ephemeralPub, 32);
   const prekeyPub = agreementKeyPair(prekeySecret).publicKey;
-  const key = wrapKey(agree(prekeySecret, ephemeralPub), ephemeralPub, prekeyPub, me.kid);
+  const x25519Shared = agree(prekeySecret, ephemeralPub);
+  let key: Uint8Array;
+  if (mine.kemCiphertext === undefined) {
+    // A prekey with an ML-KEM key is only ever wrapped hybrid by an honest sender: X25519 alone here is a downgrade.
+    if (kem !== undefined) throw new HotlineError('HYBRID_REQUIRED', 'this envelope was sealed to a hybrid prekey without its ML-KEM part (a downgrade)');
+    key = wrapKey(x25519Shared, ephemeralPub, prekeyPub, me.kid);
+  } else {
+    if (kem === undefined) throw new HotlineError('DECRYPT_FAILED', 'the envelope has an ML-KEM part but the prekey it names has no ML-KEM key here');
+    const kemCiphertext = fromB64u(mine.kemCiphertext, KEM_CIPHERTEXT_BYTES);
+    const kemShared = kemDecapsulate(kemCiphertext, kem.secretKey);
+    key = hybridWrapKey({ x25519Shared, kemShared, ephemeralPub, prekeyPub, kemCiphertext, kemPublicKey: kem.publicKey, headerHash: hh, kid: me.kid });
+  }
   const contentKey = open(key, fromB64u(mine.wrappedKey), concatBytes(hh, utf8(me.kid)));
   const plaintext = open(contentKey, fromB64u(envelope.body), hh);
   let content: Content;

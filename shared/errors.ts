@@ -31,6 +31,7 @@ export const errorCodes = {
   SENDER_QUOTA: { status: 429, close: null, message: 'this key has used its share of a recipient\'s queue of undelivered envelopes', hint: 'the recipient has not collected what this key already sent: wait until it comes online, or reach it another way; FLASH and IMMEDIATE have a queue of their own' },
   PREKEY_EXPIRED: { status: 400, close: null, message: 'prekey is outside its validity window', hint: 'the owner must publish a fresh prekey' },
   PREKEY_BAD_SIGNATURE: { status: 400, close: null, message: 'prekey is not signed by its identity key', hint: 'the key directory was tampered with' },
+  HYBRID_REQUIRED: { status: 409, close: null, message: 'post-quantum hybrid wrapping is required here and a prekey or envelope lacks it', hint: 'the recipient updates its client so it publishes a hybrid prekey; an envelope stripped of its ML-KEM part was altered by its sender: report it' },
   NOT_A_RECIPIENT: { status: 403, close: null, message: 'this key is not a recipient of the envelope', hint: 'nothing to open' },
   DECRYPT_FAILED: { status: 400, close: null, message: 'envelope does not decrypt', hint: 'the envelope was altered in transit' },
   INVITE_INVALID: { status: 403, close: null, message: 'invite code is not valid', hint: 'ask the operator for a new invite' },

@@ -1,11 +1,14 @@
-// Signed X25519 prekeys: a PoC's published encryption key, signed by its identity key, valid in a window.
+// Signed prekeys: a PoC's published encryption keys (X25519, and ML-KEM-768 for hybrid wrapping), signed together by
+// its identity key, valid in a window.
 import { canonicalHash } from './canonical.ts';
-import { agreementKeyPair, toB64u } from './crypto.ts';
+import { agreementKeyPair, kemKeyPair, toB64u } from './crypto.ts';
 import { HotlineError } from './errors.ts';
 import { signStatement, verifyStatement, type Identity } from './identity.ts';
 import type { SignedPrekey } from './schemas.ts';
 
 const PREKEY_CTX = 'hotline-prekey-v1';
+/** Domain string of a hybrid prekey's id: the hash names both public keys. */
+const HYBRID_PREKEY_ID_CTX = 'hotline-prekey-id-v2';
 
 /** Default rotation period and the grace period an old prekey's secret is kept after it. */
 export const PREKEY_VALIDITY_MS = 7 * 24 * 3600 * 1000;
@@ -15,21 +18,49 @@ export const PREKEY_CLOCK_SKEW_MS = 10 * 60 * 1000;
 
 export interface PrekeyPair {
   readonly prekey: SignedPrekey;
+  /** X25519 secret (32 bytes). */
   readonly secretKey: Uint8Array;
+  /** ML-KEM-768 key-generation seed (64 bytes), or null for an X25519-only prekey. */
+  readonly kemSeed: Uint8Array | null;
 }
 
-/** A fresh X25519 prekey signed by `owner`, valid from `now` for `validityMs`. */
-export function createPrekey(owner: Identity, now: number, validityMs = PREKEY_VALIDITY_MS, secret?: Uint8Array): PrekeyPair {
-  const kp = agreementKeyPair(secret);
+export interface CreatePrekeyOptions {
+  /** X25519 secret; random when absent (tests pass fixed bytes). */
+  readonly secret?: Uint8Array;
+  /** ML-KEM-768 seed; random when absent; null makes an X25519-only prekey (what clients before hybrid wrapping made). */
+  readonly kemSeed?: Uint8Array | null;
+}
+
+/** The id a prekey must carry: over the X25519 key alone for old prekeys, over both keys for hybrid ones. */
+export function prekeyIdOf(publicKey: string, kemPublicKey: string | undefined): string {
+  return kemPublicKey === undefined
+    ? canonicalHash({ ctx: PREKEY_CTX, publicKey })
+    : canonicalHash({ ctx: HYBRID_PREKEY_ID_CTX, publicKey, kemPublicKey });
+}
+
+/** True when the prekey carries an ML-KEM-768 key (senders then wrap with both X25519 and ML-KEM). */
+export function isHybridPrekey(prekey: SignedPrekey): boolean {
+  return prekey.kemPublicKey !== undefined;
+}
+
+/**
+ * A fresh prekey signed by `owner`, valid from `now` for `validityMs`: X25519 and ML-KEM-768 keys under one signature
+ * (hybrid), unless `kemSeed: null`.
+ */
+export function createPrekey(owner: Identity, now: number, validityMs = PREKEY_VALIDITY_MS, options: CreatePrekeyOptions = {}): PrekeyPair {
+  const kp = agreementKeyPair(options.secret);
+  const kem = options.kemSeed === null ? null : kemKeyPair(options.kemSeed);
   const publicKey = toB64u(kp.publicKey);
+  const kemPublicKey = kem === null ? undefined : toB64u(kem.publicKey);
   const unsigned = {
     owner: owner.kid,
-    prekeyId: canonicalHash({ ctx: PREKEY_CTX, publicKey }),
+    prekeyId: prekeyIdOf(publicKey, kemPublicKey),
     publicKey,
+    ...(kemPublicKey === undefined ? {} : { kemPublicKey }),
     notBefore: now,
     notAfter: now + validityMs,
   };
-  return { prekey: { ...unsigned, sig: signStatement(owner, PREKEY_CTX, unsigned) }, secretKey: kp.secretKey };
+  return { prekey: { ...unsigned, sig: signStatement(owner, PREKEY_CTX, unsigned) }, secretKey: kp.secretKey, kemSeed: kem?.seed ?? null };
 }
 
 /** Throws PREKEY_BAD_SIGNATURE or PREKEY_EXPIRED; `expectedOwner` pins whose prekey it must be. */
@@ -38,7 +69,7 @@ export function verifyPrekey(prekey: SignedPrekey, now: number, expectedOwner?: 
   if (expectedOwner !== undefined && prekey.owner !== expectedOwner) {
     throw new HotlineError('PREKEY_BAD_SIGNATURE', 'prekey belongs to another identity');
   }
-  if (prekey.prekeyId !== canonicalHash({ ctx: PREKEY_CTX, publicKey: prekey.publicKey })) {
+  if (prekey.prekeyId !== prekeyIdOf(prekey.publicKey, prekey.kemPublicKey)) {
     throw new HotlineError('PREKEY_BAD_SIGNATURE', 'prekey id does not match its key');
   }
   if (!verifyStatement(prekey.owner, sig, PREKEY_CTX, unsigned)) {

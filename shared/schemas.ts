@@ -11,7 +11,8 @@ const b64u = (bytes: number) => {
 
 /** Hard ceilings on sizes, shared by the relay (frame limit) and clients (before sending). */
 export const limits = {
-  maxFrameBytes: 256 * 1024,
+  // Body (200 KiB of base64url) + 64 hybrid recipients (~1.6 KiB each, ML-KEM ciphertext included) + header.
+  maxFrameBytes: 384 * 1024,
   maxBodyChars: 200 * 1024,
   maxRecipients: 64,
   maxRefs: 16,
@@ -22,6 +23,9 @@ export const keyIdSchema = b64u(32).describe('base64url Ed25519 public key');
 export const signatureSchema = b64u(64);
 export const hashSchema = b64u(32);
 export const x25519Schema = b64u(32);
+/** FIPS 203 ML-KEM-768 encapsulation key and ciphertext. */
+export const kemPublicKeySchema = b64u(1184);
+export const kemCiphertextSchema = b64u(1088);
 export const stateCodeSchema = z.string().regex(/^[A-Z][A-Z0-9]{1,7}$/, 'state code: 2-8 capitals/digits, e.g. US');
 export const channelIdSchema = z.string().regex(/^[A-Z][A-Z0-9]{1,7}-[A-Z][A-Z0-9]{1,7}$/, 'channel id: A-B, e.g. CN-US');
 export const uuidSchema = z
@@ -110,6 +114,8 @@ export const recipientSchema = z.strictObject({
   kid: keyIdSchema,
   prekeyId: hashSchema,
   ephemeralPub: x25519Schema,
+  /** Hybrid wrap (docs/PROTOCOL.md): ML-KEM-768 ciphertext to the prekey's ML-KEM key; absent: X25519 alone. */
+  kemCiphertext: kemCiphertextSchema.optional(),
   /** nonce(24) || XChaCha20-Poly1305(content key(32)) with tag(16). */
   wrappedKey: b64u(72),
 });
@@ -134,6 +140,8 @@ export const signedPrekeySchema = z.strictObject({
   owner: keyIdSchema,
   prekeyId: hashSchema,
   publicKey: x25519Schema,
+  /** ML-KEM-768 encapsulation key, signed with the X25519 one; absent on prekeys made before hybrid wrapping. */
+  kemPublicKey: kemPublicKeySchema.optional(),
   notBefore: timestampSchema,
   notAfter: timestampSchema,
   sig: signatureSchema,

@@ -21,6 +21,8 @@ export interface CharterTermsChange {
   readonly directors: readonly string[] | null;
   readonly reviewers: readonly string[] | null;
   readonly timeTolerance: number | null;
+  /** 'required' or 'optional' sets the hybrid-wrapping rule; absent keeps the previous version's (optional for v1). */
+  readonly hybridWrap?: 'required' | 'optional';
 }
 
 /** The two states of a channel id typed by a person (`CN-US`, `cn-us`); BAD_INPUT unless it joins two states. */
@@ -80,6 +82,7 @@ export function proposeCharter(authority: Authority, channelInput: string, peer:
     reviewers: [...(change.reviewers ?? previous?.reviewers ?? [])],
     templates: previous?.templates ?? null,
     timeTolerance: change.timeTolerance ?? previous?.timeTolerance ?? DEFAULT_TIME_TOLERANCE_MS,
+    ...((change.hybridWrap ?? (previous?.hybridWrap === 'required' ? 'required' : 'optional')) === 'required' ? { hybridWrap: 'required' as const } : {}),
   };
   const checked = charterBodySchema.safeParse(body);
   if (!checked.success) {

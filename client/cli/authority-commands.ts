@@ -267,6 +267,8 @@ ${ENV_HELP}
     .option('--clear-directors', 'the new version names no drill directors')
     .option('--clear-reviewers', 'the new version names no reviewers')
     .option('--time-tolerance <duration>', 'how far a relay clock may be off before clients alarm, e.g. 2m (default 2m)')
+    .option('--require-hybrid', 'every notice must wrap its key with X25519 and post-quantum ML-KEM-768; clients refuse any that does not')
+    .option('--allow-classical', 'drop the hybrid requirement of the previous version (X25519 alone accepted again)')
     .option('--out <file>', 'where to write the proposal (default ./charter-A-B-v<N>.json)')
     .option('--force', 'overwrite the output file if it exists')
     .option('--replace', 'withdraw this authority\'s own proposal of the same version that the other side has not signed, and propose anew')
@@ -283,6 +285,8 @@ ${ENV_HELP}
           clearDirectors?: boolean;
           clearReviewers?: boolean;
           timeTolerance?: string;
+          requireHybrid?: boolean;
+          allowClassical?: boolean;
           out?: string;
           force?: boolean;
           replace?: boolean;
@@ -629,7 +633,17 @@ function memberLines(members: readonly RosterMember[]): string[] {
   return members.map((m) => `  ${m.role.padEnd(9)} ${m.name}\n            key ${m.kid}\n            fingerprint ${fingerprint(m.kid)}`);
 }
 
-function termsChange(opts: { deadline: string[]; director: string[]; reviewer: string[]; clearDirectors?: boolean; clearReviewers?: boolean; timeTolerance?: string }): CharterTermsChange {
+function termsChange(opts: {
+  deadline: string[];
+  director: string[];
+  reviewer: string[];
+  clearDirectors?: boolean;
+  clearReviewers?: boolean;
+  timeTolerance?: string;
+  requireHybrid?: boolean;
+  allowClassical?: boolean;
+}): CharterTermsChange {
+  if (opts.requireHybrid && opts.allowClassical) throw new HotlineError('BAD_INPUT', 'give either --require-hybrid or --allow-classical');
   const deadlines: Partial<Record<Level, number>> = {};
   for (const d of opts.deadline) {
     const [level, ms] = parseDeadlineOverride(d);
@@ -650,6 +664,7 @@ function termsChange(opts: { deadline: string[]; director: string[]; reviewer: s
     directors: opts.clearDirectors ? [] : opts.director.length ? opts.director.map((k) => k.trim()) : null,
     reviewers: opts.clearReviewers ? [] : opts.reviewer.length ? opts.reviewer.map((k) => k.trim()) : null,
     timeTolerance: toleranceMs,
+    ...(opts.requireHybrid ? { hybridWrap: 'required' as const } : opts.allowClassical ? { hybridWrap: 'optional' as const } : {}),
   };
 }
 
@@ -667,6 +682,7 @@ function termsLines(c: CharterBody, previous: CharterBody | null): string[] {
     `  reviewers    ${people(c.reviewers)}`,
     `  templates    ${c.templates ?? 'none'}`,
     `  tolerance    relay clock within ${formatDuration(c.timeTolerance)}`,
+    `  key wrap     ${c.hybridWrap === 'required' ? 'hybrid X25519 + ML-KEM-768 required' : 'hybrid when the recipient\'s key allows; X25519 alone accepted'}`,
   ];
   if (previous) {
     const changes: string[] = [];
@@ -678,6 +694,7 @@ function termsLines(c: CharterBody, previous: CharterBody | null): string[] {
     }
     if (previous.timeTolerance !== c.timeTolerance) changes.push(`tolerance ${formatDuration(previous.timeTolerance)} → ${formatDuration(c.timeTolerance)}`);
     if (previous.templates !== c.templates) changes.push('template catalogue');
+    if ((previous.hybridWrap === 'required') !== (c.hybridWrap === 'required')) changes.push(c.hybridWrap === 'required' ? 'hybrid wrapping now required' : 'hybrid wrapping no longer required');
     lines.push(`  changes from v${previous.version}: ${changes.length ? changes.join('; ') : 'none'}`);
   }
   return lines;
@@ -710,6 +727,7 @@ function charterJson(doc: SignedCharter, source: string): Record<string, unknown
     reviewers: c.reviewers,
     templates: c.templates,
     timeTolerance: c.timeTolerance,
+    hybridWrap: c.hybridWrap === 'required' ? 'required' : 'optional',
     file: source,
   };
 }

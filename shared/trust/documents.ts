@@ -61,6 +61,11 @@ export const charterBodySchema = z.strictObject({
   templates: hashSchema.nullable(),
   /** How far a relay's stated time may be from a client's own clock before the client alarms. */
   timeTolerance: z.number().int().min(0).max(trustLimits.maxTimeToleranceMs),
+  /**
+   * 'required': every envelope of the channel wraps its content key with X25519 and ML-KEM-768 (docs/PROTOCOL.md);
+   * clients refuse to send to a prekey, or accept an envelope, without it. Absent: hybrid when the prekey allows.
+   */
+  hybridWrap: z.literal('required').optional(),
 });
 export type CharterBody = z.infer<typeof charterBodySchema>;
 

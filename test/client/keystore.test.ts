@@ -228,7 +228,8 @@ describe('keystore', () => {
 function writeLegacyKeyfile(passphrase: string): { kid: string; prekeyId: string } {
   fs.mkdirSync(home, { recursive: true, mode: 0o700 });
   const identity = createIdentity();
-  const first = createPrekey(identity, T0);
+  // Keyfiles of that time held X25519-only prekeys.
+  const first = createPrekey(identity, T0, undefined, { kemSeed: null });
   const kdf = { alg: 'scrypt' as const, N: 2 ** 15, r: 8 as const, p: 1, salt: toB64u(new Uint8Array(16).fill(7)) };
   const kind = { aad: utf8('hotline-keyfile-v1'), label: 'the keyfile' };
   const plaintext = utf8(JSON.stringify({ name: NAME, createdAt: T0, identitySecret: toB64u(identity.keys.secretKey), prekeys: [{ prekey: first.prekey, secretKey: toB64u(first.secretKey) }] }));

@@ -50,6 +50,8 @@ export interface CharterTerms {
   readonly directors?: readonly string[];
   readonly reviewers?: readonly string[];
   readonly timeTolerance?: number;
+  /** The charter requires hybrid (X25519 + ML-KEM-768) wrapping. */
+  readonly requireHybrid?: boolean;
 }
 
 /** Version `version` of a channel charter, signed by both test authorities (or the ones given). */
@@ -69,6 +71,7 @@ export function testCharter(channel: string, terms: CharterTerms = {}, previous:
     reviewers: [...(terms.reviewers ?? [])],
     templates: null,
     timeTolerance: terms.timeTolerance ?? DEFAULT_TIME_TOLERANCE_MS,
+    ...(terms.requireHybrid === true ? { hybridWrap: 'required' as const } : {}),
   };
   return signCharter(signCharter({ charter: body }, a, auth(a)), b, auth(b));
 }
