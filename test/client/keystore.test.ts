@@ -256,6 +256,21 @@ describe('keystore: KDF cost and old keyfiles', () => {
     expect(fs.readFileSync(keyfilePath())).toEqual(before);
   });
 
+  it('replaces the X25519-only prekey of an old keyfile with a hybrid one at once, and keeps its ML-KEM seed', () => {
+    const legacy = writeLegacyKeyfile(PASSPHRASE);
+    const opened = openKeystore(home, PASSPHRASE);
+    expect(opened.kemKeys().size).toBe(0);
+    const fresh = opened.rotatePrekeyIfDue(T0 + 1000);
+    expect(fresh?.kemPublicKey).toBeDefined();
+    expect(opened.currentPrekey(T0 + 1000).prekeyId).toBe(fresh?.prekeyId);
+    // The old prekey's secret is kept for its grace period: envelopes sealed to it still open.
+    expect([...opened.prekeySecrets().keys()].sort()).toEqual([legacy.prekeyId, fresh?.prekeyId].sort());
+    const again = openKeystore(home, PASSPHRASE);
+    const kem = again.kemKeys().get(fresh?.prekeyId ?? '');
+    expect(kem && toB64u(kem.publicKey)).toBe(fresh?.kemPublicKey);
+    expect(again.rotatePrekeyIfDue(T0 + 2000)).toBeNull();
+  });
+
   it('refuses an old keyfile with a wrong passphrase (WRONG_PASSPHRASE) and leaves it as it was', () => {
     writeLegacyKeyfile(PASSPHRASE);
     const before = fs.readFileSync(keyfilePath());
