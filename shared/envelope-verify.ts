@@ -21,6 +21,11 @@ export interface EnvelopeDigest {
   readonly hash: string;
 }
 
+/** True when every recipient's content key is wrapped with both X25519 and ML-KEM-768 (and there is at least one). */
+export function isHybridEnvelope(envelope: { readonly recipients: readonly Recipient[] }): boolean {
+  return envelope.recipients.length > 0 && envelope.recipients.every((r) => r.kemCiphertext !== undefined);
+}
+
 /** The bytes the sender signs: header, recipients and body hash under the envelope context. */
 export function signedBytes(header: EnvelopeHeader, recipients: readonly Recipient[], bodyHash: string): Uint8Array {
   return canonicalBytes({ ctx: ENVELOPE_CTX, header, recipients, bodyHash });

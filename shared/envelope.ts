@@ -24,7 +24,7 @@ import {
 import { HotlineError } from './errors.ts';
 import type { Identity } from './identity.ts';
 import { verifyPrekey } from './prekey.ts';
-import { checkEnvelopeRules, signedBytes, verifyEnvelope, type EnvelopeDigest } from './envelope-verify.ts';
+import { checkEnvelopeRules, isHybridEnvelope, signedBytes, verifyEnvelope, type EnvelopeDigest } from './envelope-verify.ts';
 import {
   contentSchema,
   envelopeSchema,
@@ -83,11 +83,6 @@ export interface HybridWrapInputs {
  */
 export function hybridWrapKey(i: HybridWrapInputs): Uint8Array {
   return hash(HYBRID_WRAP_CTX, i.x25519Shared, i.kemShared, i.ephemeralPub, i.prekeyPub, i.kemCiphertext, hash(i.kemPublicKey), i.headerHash, utf8(i.kid));
-}
-
-/** True when every recipient's content key is wrapped with both X25519 and ML-KEM-768 (and there is at least one). */
-export function isHybridEnvelope(envelope: Pick<Envelope, 'recipients'>): boolean {
-  return envelope.recipients.length > 0 && envelope.recipients.every((r) => r.kemCiphertext !== undefined);
 }
 
 function hybridRequired(what: string): HotlineError {

@@ -1,6 +1,6 @@
 // Offline verification of a reviewer's export bundle: signatures, receipts, the audit chain, and every timing figure recomputed from signed data.
 import { verifyAuditChain, type ChainVerification } from './audit.ts';
-import { checkEnvelopeRules, digestFromParts, verifySignedParts } from './envelope-verify.ts';
+import { checkEnvelopeRules, digestFromParts, isHybridEnvelope, verifySignedParts } from './envelope-verify.ts';
 import { HotlineError } from './errors.ts';
 import { verifyReceipt } from './receipt.ts';
 import { REVIEW_BUNDLE_FORMAT, reviewBundleSchema, type BundleEnvelope, type ReviewBundle, type TimingRecord } from './review.ts';
@@ -50,6 +50,17 @@ export interface BundleVerification {
   /** Times the signed data contradicts: each makes the bundle's timing unreliable. */
   readonly disputes: readonly DisputedTime[];
   readonly witnesses: WitnessCheck;
+  /** How each envelope's content key was wrapped (docs/PROTOCOL.md, "Hybrid key wrapping"). */
+  readonly keyWrap: KeyWrapReport;
+}
+
+export interface KeyWrapReport {
+  /** Envelopes whose every recipient entry is wrapped with X25519 and ML-KEM-768. */
+  readonly hybrid: readonly string[];
+  /** Envelopes with at least one recipient entry wrapped with X25519 alone. */
+  readonly x25519Only: readonly string[];
+  /** Of those, the ones whose named charter requires hybrid wrapping: a sender broke the charter (its recipients refused them). */
+  readonly againstCharter: readonly string[];
 }
 
 /** The bundle's trust documents, each chain verified; `pinned` maps state to an authority fingerprint or kid. */
@@ -120,7 +131,7 @@ function bundleTrust(
  * stand in its state's roster (or be a charter director, drill only), the relay's stated deadline must be the
  * charter's, and no drill envelope may refer to a real one or the reverse.
  */
-function checkEnvelopeTrust(e: BundleEnvelope, view: TrustView, byId: ReadonlyMap<string, BundleEnvelope>): void {
+function checkEnvelopeTrust(e: BundleEnvelope, view: TrustView, byId: ReadonlyMap<string, BundleEnvelope>): CharterBody {
   const h = e.header;
   let charter: CharterBody;
   try {
@@ -138,6 +149,7 @@ function checkEnvelopeTrust(e: BundleEnvelope, view: TrustView, byId: ReadonlyMa
   if (e.receipt.ackDeadline !== expected) {
     fail(`envelope ${h.id}: the relay stated the acknowledgement deadline ${String(e.receipt.ackDeadline)}; the charter gives ${String(expected)}`);
   }
+  return charter;
 }
 
 /** Parses a bundle from outside; throws BAD_SCHEMA naming the first problem. */
@@ -326,9 +338,15 @@ export function verifyReviewBundle(input: unknown, options: VerifyOptions = {}):
   }
   checkSenderChains(bundle.envelopes);
   let unchartered = 0;
+  const keyWrap = { hybrid: [] as string[], x25519Only: [] as string[], againstCharter: [] as string[] };
   for (const e of bundle.envelopes) {
-    if (e.header.v === 1) unchartered++;
-    else checkEnvelopeTrust(e, trust.view, byId);
+    const charter = e.header.v === 1 ? null : checkEnvelopeTrust(e, trust.view, byId);
+    if (charter === null) unchartered++;
+    if (isHybridEnvelope(e)) keyWrap.hybrid.push(e.header.id);
+    else {
+      keyWrap.x25519Only.push(e.header.id);
+      if (charter?.hybridWrap === 'required') keyWrap.againstCharter.push(e.header.id);
+    }
   }
   const referrers = new Map<string, BundleEnvelope[]>();
   for (const e of bundle.envelopes) {
@@ -360,5 +378,6 @@ export function verifyReviewBundle(input: unknown, options: VerifyOptions = {}):
     manifest: bundle.manifest !== undefined,
     disputes,
     witnesses,
+    keyWrap,
   };
 }

@@ -34,6 +34,11 @@ function checkedLines(s: BundleVerification): string[] {
   }
   if (w.unlisted) lines.push(`${w.unlisted} witness statement(s) are signed by keys no signed roster lists for their state: they vouch for no state (kept ones are not compared)`);
   if (w.otherRelays) lines.push(`${w.otherRelays} witness statement(s) are about another relay: not compared`);
+  const k = s.keyWrap;
+  lines.push(`key wrapping: ${k.hybrid.length} envelope(s) hybrid (X25519 + ML-KEM-768), ${k.x25519Only.length} with X25519 alone`);
+  if (k.againstCharter.length) {
+    lines.push(`${k.againstCharter.length} envelope(s) wrap with X25519 alone where their charter requires hybrid (the sender broke the charter; recipients refuse them): ${k.againstCharter.join(', ')}`);
+  }
   if (s.unchartered) lines.push(`${s.unchartered} first-wave envelope(s) name no charter: their senders are checked against no roster`);
   return lines;
 }

@@ -1,8 +1,9 @@
 // A charter that requires post-quantum hybrid wrapping, end to end over a real relay: hybrid by default, and every
 // way a relay or a sender could fall back to X25519 alone is refused.
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createPrekey, fromB64u, initCrypto, isHybridEnvelope, parseEnvelope, type SignedPrekey } from '../../shared/index.ts';
-import { HotlineClient } from '../../client/hotline-client.ts';
+import { createPrekey, fromB64u, initCrypto, isHybridEnvelope, parseEnvelope, signManifest, verifyReviewBundle, type KeyWrapReport, type SignedPrekey } from '../../shared/index.ts';
+import { buildReviewBundle } from '../../server/review-export.ts';
+import type { HotlineClient } from '../../client/hotline-client.ts';
 import { enrolPoc, pocClient, whenConnected, type EnrolledPoc } from '../helpers/poc.ts';
 import { RawPeer } from '../helpers/raw-peer.ts';
 import { startTestRelay, tempDir, type TestRelay } from '../helpers/relay.ts';
@@ -32,6 +33,13 @@ async function connected(poc: EnrolledPoc, via?: string): Promise<HotlineClient>
 async function until(check: () => boolean, ms = 5000): Promise<void> {
   const end = Date.now() + ms;
   while (!check() && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+}
+
+/** The offline verifier's key-wrap report over the relay's whole export. */
+function verifiedKeyWrap(): KeyWrapReport {
+  relay.context.acceptContext.audit.checkpointIfDue(true);
+  const bundle = buildReviewBundle(relay.store.db, {}, Date.now(), { kid: relay.identity.kid, sign: (fields) => signManifest(relay.identity, fields) });
+  return verifyReviewBundle(bundle, { relayKid: relay.identity.kid }).keyWrap;
 }
 
 async function setup(label: string, requireHybrid: boolean): Promise<{ us: EnrolledPoc; cn: EnrolledPoc }> {
@@ -69,6 +77,12 @@ describe('hybrid charter: the honest path', () => {
     const stored = relay.store.envelopeById(sent.id)?.envelope;
     expect(stored && isHybridEnvelope(stored)).toBe(true);
     for (const r of stored?.recipients ?? []) expect(fromB64u(r.kemCiphertext as string)).toHaveLength(1088);
+    await cnClient.ack(sent.id, 'seen');
+    await cnClient.settle();
+    const report = verifiedKeyWrap();
+    expect(report.hybrid).toContain(sent.id);
+    expect(report.hybrid.length).toBeGreaterThanOrEqual(2); // the notice and its ack
+    expect(report.x25519Only).toEqual([]);
   });
 });
 
@@ -133,6 +147,8 @@ describe('hybrid charter: a sender falling back to X25519', () => {
     expect(alarms[0]).toMatchObject({ code: 'HYBRID_REQUIRED', id: env.header.id });
     expect(notices).toEqual([]);
     expect(cnClient.history.has(env.header.id)).toBe(false);
+    // The reviewer sees it too: genuine and signed, but against the charter.
+    expect(verifiedKeyWrap()).toMatchObject({ x25519Only: [env.header.id], againstCharter: [env.header.id] });
     us.close();
   });
 });
