@@ -1,4 +1,5 @@
 // The end-of-run summary on the terminal: per-peer figures, limits, scale, deadlines, profile, ratios and what is not comparable.
+import { describeHybridWrap } from './hybrid-wrap.ts';
 import type { BenchResults, SkippedPeer } from './results.ts';
 import type { PeerFigures } from './steps.ts';
 import type { Distribution } from './stats.ts';
@@ -80,6 +81,8 @@ export function printSummary(results: BenchResults): void {
         (ev.bundle ? `; bundle ${Math.round(ev.bundle.bytesPer1000Notices / 1024)} KiB per 10^3 notices (${Math.round(ev.bundle.gzipBytesPer1000Notices / 1024)} KiB gzip), verified in ${ev.bundle.verifyMs} ms for ${ev.bundle.notices}: ${ev.bundle.verdict}` : ''),
     );
   }
+  const hw = results.hybridWrap;
+  if (hw && !('skipped' in hw)) out.push(`hybrid key wrap (X25519 + ML-KEM-768 vs X25519 alone): ${describeHybridWrap(hw).join('; ')}`);
   if (results.scale.points.length) {
     out.push('scale (Hotline): connections → relay RSS, per-connection, accept latency p50/p99/max at the offered rate');
     for (const s of results.scale.points) {

@@ -10,6 +10,7 @@ import type { ProfileSummary } from './cpu-profile.ts';
 import type { ScalePoint } from './scale.ts';
 import type { ReviewReportPoint } from './review-report.ts';
 import type { EvidenceFigures } from './evidence.ts';
+import type { HybridWrapFigures } from './hybrid-wrap.ts';
 import type { PeerFigures } from './steps.ts';
 
 export interface SkippedPeer {
@@ -72,6 +73,8 @@ export interface BenchResults {
   readonly endToEnd: EndToEndFigures | { readonly skipped: string };
   /** What the evidence model costs: its signatures (µs) and a real export bundle per 10^3 notices. */
   readonly evidence: EvidenceFigures | { readonly skipped: string };
+  /** What post-quantum hybrid key wrapping costs a client, against X25519 alone in the same run. */
+  readonly hybridWrap: HybridWrapFigures | { readonly skipped: string };
   readonly profile: ProfileSummary | { readonly skipped: string };
   readonly notes: readonly string[];
   readonly error?: string;

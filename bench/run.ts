@@ -24,6 +24,7 @@ import { writeResults, type BenchResults, type SkippedPeer } from './results.ts'
 import { benchScale, type ScalePoint } from './scale.ts';
 import { benchEndToEnd, type EndToEndFigures } from './e2e.ts';
 import { benchEvidence, type EvidenceFigures } from './evidence.ts';
+import { benchHybridWrap, type HybridWrapFigures } from './hybrid-wrap.ts';
 import { benchReviewReport, describeReviewPoint, type ReviewReportPoint } from './review-report.ts';
 import { round } from './stats.ts';
 import { benchPeer, type PeerFigures } from './steps.ts';
@@ -76,6 +77,7 @@ interface RunState {
   scale: ScalePoint[];
   endToEnd: EndToEndFigures | { skipped: string };
   evidence: EvidenceFigures | { skipped: string };
+  hybridWrap: HybridWrapFigures | { skipped: string };
   review: { points: ReviewReportPoint[] } | { skipped: string };
   profile: ProfileSummary | { skipped: string };
   frameBytes: number;
@@ -142,6 +144,7 @@ function assemble(plan: BenchPlan, state: RunState, startedAt: Date, error?: str
     endToEnd: state.endToEnd,
     review: state.review,
     evidence: state.evidence,
+    hybridWrap: state.hybridWrap,
     profile: state.profile,
     notes: state.notes,
     ...(error ? { error } : {}),
@@ -153,7 +156,7 @@ async function main(): Promise<number> {
   const startedAt = new Date();
   const plan = parsePlan(process.argv.slice(2), join(resultsDir, 'latest.json'));
   if (!plan) return 0;
-  const state: RunState = { limits: null, peers: {}, deadlines: {}, deadlinesByPending: {}, scale: [], endToEnd: { skipped: 'not run' }, evidence: { skipped: 'not run' }, review: { skipped: 'not run' }, profile: { skipped: 'not run' }, frameBytes: 0, prebuilt: 0, prebuildSec: 0, notes: [] };
+  const state: RunState = { limits: null, peers: {}, deadlines: {}, deadlinesByPending: {}, scale: [], endToEnd: { skipped: 'not run' }, evidence: { skipped: 'not run' }, hybridWrap: { skipped: 'not run' }, review: { skipped: 'not run' }, profile: { skipped: 'not run' }, frameBytes: 0, prebuilt: 0, prebuildSec: 0, notes: [] };
   try {
     await initCrypto();
     phase(`Hotline bench (${plan.mode}): ${plan.pairs} pairs, ${plan.noticeBytes}-byte notices, ${availableParallelism()} cores`);
@@ -219,6 +222,8 @@ async function main(): Promise<number> {
     else state.endToEnd = { skipped: '--no-e2e' };
 
     state.evidence = plan.endToEnd ? await benchEvidence({ notices: plan.mode === 'quick' ? 300 : 1000, primitiveMs: plan.mode === 'quick' ? 300 : 1000 }) : { skipped: '--no-e2e' };
+
+    state.hybridWrap = await benchHybridWrap({ recipients: 3, ms: plan.mode === 'quick' ? 300 : 1000 });
 
     state.profile =
       plan.profileMs === null

@@ -1,5 +1,5 @@
 // The only module that touches crypto libraries: signing, key agreement (X25519, ML-KEM-768), AEAD, hashing, encodings.
-import { ml_kem768 } from '@noble/post-quantum/ml-kem.js';
+import { ml_kem768, type KEMPrepared } from '@noble/post-quantum/ml-kem.js';
 import sodium from 'libsodium-wrappers';
 import { HotlineError } from './errors.ts';
 
@@ -77,6 +77,30 @@ export function kemKeyPair(seed?: Uint8Array): KemKeyPair {
 }
 
 /**
+ * Expanded ML-KEM public keys (only public data: the key, its matrix, its hash), by key: a PoC encapsulates to the same
+ * prekeys for a week and decapsulates under its own, and the expansion is about half of each call's cost.
+ */
+const preparedKem = new Map<string, KEMPrepared>();
+const PREPARED_KEM_MAX = 64;
+
+function preparedKemFor(publicKey: Uint8Array): KEMPrepared {
+  const name = toB64u(publicKey);
+  let prepared = preparedKem.get(name);
+  if (prepared === undefined) {
+    prepared = ml_kem768.prepare(publicKey);
+    if (preparedKem.size >= PREPARED_KEM_MAX) {
+      const oldest = preparedKem.keys().next().value;
+      if (oldest !== undefined) preparedKem.delete(oldest);
+    }
+    preparedKem.set(name, prepared);
+  }
+  return prepared;
+}
+
+/** Where FIPS 203 puts the encapsulation key inside an ML-KEM-768 decapsulation key (after the 1152-byte dk_PKE). */
+const KEM_SECRET_EK_OFFSET = 1152;
+
+/**
  * ML-KEM-768 encapsulation to `publicKey`; `randomness` (32 bytes, FIPS 203 m) only for known-answer tests.
  * Throws DECRYPT_FAILED when the encapsulation key fails FIPS 203's modulus check or has the wrong length.
  */
@@ -84,7 +108,7 @@ export function kemEncapsulate(publicKey: Uint8Array, randomness?: Uint8Array): 
   if (publicKey.length !== KEM_PUBLIC_BYTES) throw new HotlineError('DECRYPT_FAILED', 'ML-KEM public key has the wrong length');
   const m = randomness ?? lib().randombytes_buf(KEM_RANDOMNESS_BYTES);
   try {
-    const { cipherText, sharedSecret } = ml_kem768.encapsulate(publicKey, m);
+    const { cipherText, sharedSecret } = preparedKemFor(publicKey).encapsulate(m);
     return { ciphertext: cipherText, sharedSecret };
   } catch (cause) {
     throw new HotlineError('DECRYPT_FAILED', 'ML-KEM public key is invalid', { cause });
@@ -99,7 +123,7 @@ export function kemDecapsulate(ciphertext: Uint8Array, secretKey: Uint8Array): U
   if (ciphertext.length !== KEM_CIPHERTEXT_BYTES) throw new HotlineError('DECRYPT_FAILED', 'ML-KEM ciphertext has the wrong length');
   if (secretKey.length !== KEM_SECRET_BYTES) throw new HotlineError('DECRYPT_FAILED', 'ML-KEM secret key has the wrong length');
   try {
-    return ml_kem768.decapsulate(ciphertext, secretKey);
+    return preparedKemFor(secretKey.subarray(KEM_SECRET_EK_OFFSET, KEM_SECRET_EK_OFFSET + KEM_PUBLIC_BYTES)).decapsulate(ciphertext, secretKey);
   } catch (cause) {
     throw new HotlineError('DECRYPT_FAILED', 'ML-KEM decapsulation failed', { cause });
   }
