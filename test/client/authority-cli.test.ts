@@ -177,14 +177,17 @@ describe('hotline charter', () => {
     expect(recorded.stderr).toContain('no relay to publish to');
     const director = memberKid('director');
     const v2 = join(root, 'v2-charter-2.json');
-    const proposed = await hotlineJson<{ version: number }>(['charter', 'propose', 'CN-US', '--director', director, '--deadline', 'IMMEDIATE=20m', '--out', v2], a);
+    const proposed = await hotlineJson<{ version: number }>(['charter', 'propose', 'CN-US', '--director', director, '--deadline', 'IMMEDIATE=20m', '--require-hybrid', '--out', v2], a);
     expect(proposed.version).toBe(2);
     const cnA = await hotlineJson<Whoami>(['authority', 'whoami'], a);
     await hotlineJson(['charter', 'sign', v2, '--peer-fingerprint', cnA.fingerprint], b);
     const first = verifyCharter(readJson(v1));
     const second = verifyCharter(readJson(v2));
     expect(() => checkCharterExtends(first.charter, second.charter)).not.toThrow();
-    expect(second.charter).toMatchObject({ directors: [director], deadlines: { IMMEDIATE: 1_200_000 } });
+    expect(second.charter).toMatchObject({ directors: [director], deadlines: { IMMEDIATE: 1_200_000 }, hybridWrap: 'required' });
+    expect(first.charter.hybridWrap).toBeUndefined();
+    const shown = await hotline(['charter', 'show', 'CN-US'], b);
+    expect(shown.stdout).toContain('hybrid X25519 + ML-KEM-768 required');
   });
 
   it('sign refuses version 1 when a different version 1 is already signed on record', async () => {
