@@ -79,14 +79,20 @@ export function relayEventLine(e: EscalationInfo): string {
   return `${drill}${level}${e.kind.toUpperCase()} ${action} ${id}`;
 }
 
-export function contactLine(c: ContactRecord): string {
+/** How the contact's current prekey lets senders wrap: both X25519 and ML-KEM-768, X25519 alone, or not known here. */
+export type ContactKeyWrap = 'hybrid' | 'x25519' | null;
+
+export function contactLine(c: ContactRecord, keyWrap: ContactKeyWrap = null): string {
   const status = c.status === 'changed' ? paint('1;31', 'KEY CHANGED — not trusted') : c.status === 'verified' ? 'verified' : 'pinned (unverified)';
-  return `${c.state.padEnd(5)} ${c.name.padEnd(24)} ${c.role.padEnd(9)} ${fingerprint(c.kid)}  ${status}\n      key ${c.kid}`;
+  const wrap = keyWrap === 'hybrid' ? '  (encryption: X25519 + ML-KEM-768)' : keyWrap === 'x25519' ? '  (encryption: X25519 only: an old client, not post-quantum)' : '';
+  return `${c.state.padEnd(5)} ${c.name.padEnd(24)} ${c.role.padEnd(9)} ${fingerprint(c.kid)}  ${status}\n      key ${c.kid}${wrap}`;
 }
 
 /** What a duty officer does about an alarm, in one sentence they can act on at 3 a.m. */
 export function alarmAdvice(code: string): string {
   switch (code) {
+    case 'HYBRID_REQUIRED':
+      return 'A message was refused: it was not encrypted the post-quantum way your channel charter requires. Tell the sender to update their client; report it to your authority if it repeats.';
     case 'MISSING':
       return 'A message from the other side never reached you. Call them on a known number and ask what they sent.';
     case 'REORDERED':

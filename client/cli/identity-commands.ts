@@ -6,7 +6,7 @@ import { HistoryStore } from '../history.ts';
 import { createKeystore, keystoreExists } from '../keystore.ts';
 import { readProfile, writeProfile } from '../profile.ts';
 import { trustContact } from '../trust/contacts.ts';
-import { contactLine } from './format.ts';
+import { contactLine, type ContactKeyWrap } from './format.ts';
 import { relayRequest } from './relay-http.ts';
 import { fail, hotlineHome, httpUrlOf, openIdentity, output, passphrase, relayUrls, withClient } from './context.ts';
 
@@ -120,16 +120,17 @@ export function registerIdentityCommands(program: Command): void {
         // --offline opens no identity (which would ready the crypto library); fingerprints still need it.
         await initCrypto();
         const home = hotlineHome();
+        const keyWraps = new Map<string, ContactKeyWrap>();
         if (!opts.offline) {
           await withClient({ relay: opts.relay }, async (client) => {
-            await client.directory([]);
+            for (const e of await client.directory([])) keyWraps.set(e.kid, e.prekey === null ? null : e.prekey.kemPublicKey === undefined ? 'x25519' : 'hybrid');
           });
         }
         const history = new HistoryStore(join(home, 'history.db'));
         try {
-          const contacts = history.contacts().map((c) => ({ ...c, fingerprint: fingerprint(c.kid) }));
+          const contacts = history.contacts().map((c) => ({ ...c, fingerprint: fingerprint(c.kid), keyWrap: keyWraps.get(c.kid) ?? null }));
           output(opts, { contacts }, () =>
-            contacts.length ? contacts.map(contactLine).join('\n') : 'no contacts yet (they appear once the relay lists PoCs of your channels)',
+            contacts.length ? contacts.map((c) => contactLine(c, c.keyWrap)).join('\n') : 'no contacts yet (they appear once the relay lists PoCs of your channels)',
           );
         } finally {
           history.close();

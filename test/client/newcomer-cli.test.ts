@@ -68,7 +68,10 @@ describe('hotline admin roster and contacts --offline', () => {
   });
 
   it('contacts --offline shows the pinned contacts without contacting the relay', async () => {
-    expect((await hotline(['contacts'], env.us)).code).toBe(0);
+    const online = await hotline(['contacts'], env.us);
+    expect(online.code, online.stderr).toBe(0);
+    // Every PoC made since hybrid wrapping publishes an ML-KEM key; contacts says so when it asked the relay.
+    expect(online.stdout).toContain('(encryption: X25519 + ML-KEM-768)');
     // Offline means no relay: a wrong URL must not matter.
     const r = await hotline(['contacts', '--offline', '--json'], { ...env.us, relay: 'ws://127.0.0.1:9' });
     expect(r.code, r.stderr).toBe(0);
