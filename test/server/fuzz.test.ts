@@ -395,7 +395,10 @@ const recipientMutationArb: fc.Arbitrary<EnvelopeMutation> = fc.oneof(
   invalidFor(x25519Schema, fc.oneof(anyShortValue, b64uText(44, 44))).map(set('malformed ephemeralPub', ['recipients', 0, 'ephemeralPub'], 'BAD_SCHEMA')),
   invalidFor(recipientSchema.shape.wrappedKey, fc.oneof(anyShortValue, b64uText(95, 95), b64uText(97, 97))).map(set('malformed wrappedKey', ['recipients', 0, 'wrappedKey'], 'BAD_SCHEMA')),
   fc.tuple(unknownKeyArb(recipientKeys), anyShortValue).map(([key, value]) => set('unknown recipient key', ['recipients', 0, key], 'BAD_SCHEMA')(value)),
-  fc.constantFrom(...recipientKeys).map((key): EnvelopeMutation => ({ why: 'recipient key removed', path: ['recipients', 0, key], op: 'delete', expect: 'BAD_SCHEMA' })),
+  // kemCiphertext is optional (an X25519-only entry is well-formed): removing it leaves a schema-valid entry whose
+  // signature no longer matches (a relay stripping the ML-KEM part is caught by the sender's signature).
+  fc.constantFrom(...recipientKeys).map((key): EnvelopeMutation => ({ why: 'recipient key removed', path: ['recipients', 0, key], op: 'delete', expect: key === 'kemCiphertext' ? 'BAD_SIGNATURE' : 'BAD_SCHEMA' })),
+  invalidFor(recipientSchema.shape.kemCiphertext.unwrap(), fc.oneof(anyShortValue, b64uText(1450, 1450), b64uText(1452, 1452))).map(set('malformed kemCiphertext', ['recipients', 0, 'kemCiphertext'], 'BAD_SCHEMA')),
   invalidFor(envelopeSchema.shape.recipients).map(set('recipients not a list of recipients', ['recipients'], 'BAD_SCHEMA')),
 );
 

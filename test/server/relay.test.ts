@@ -5,6 +5,8 @@ import {
   createIdentity,
   envelopeSchema,
   initCrypto,
+  kemKeyPair,
+  limits,
   signStatement,
   openEnvelope,
   verifyAuditChain,
@@ -33,7 +35,8 @@ async function expectError(p: Promise<RelayMessage>, code: string): Promise<void
 }
 
 function secretsOf(p: RawPeer) {
-  return { kid: p.identity.kid, prekeySecrets: new Map([[p.prekey.prekey.prekeyId, p.prekey.secretKey]]) };
+  const kemKeys = new Map(p.prekey.kemSeed === null ? [] : [[p.prekey.prekey.prekeyId, kemKeyPair(p.prekey.kemSeed)] as const]);
+  return { kid: p.identity.kid, prekeySecrets: new Map([[p.prekey.prekey.prekeyId, p.prekey.secretKey]]), kemKeys };
 }
 
 beforeEach(async () => {
@@ -166,7 +169,7 @@ describe('relay', () => {
 
   it('answers an oversized frame with FRAME_TOO_LARGE and malformed frames with BAD_FRAME / BAD_SCHEMA, and stays up', async () => {
     await us.connect(relay.url);
-    us.sendRaw('x'.repeat(300 * 1024));
+    us.sendRaw('x'.repeat(limits.maxFrameBytes + 1024));
     await expect(us.next((m) => m.type === 'error')).resolves.toMatchObject({ code: 'FRAME_TOO_LARGE' });
     us.sendRaw('{not json');
     await expect(us.next((m) => m.type === 'error')).resolves.toMatchObject({ code: 'BAD_FRAME' });
