@@ -117,6 +117,17 @@ export function markdownSummary(r: BenchResults): string {
       '',
     );
   }
+  const hw = r.hybridWrap;
+  if (hw && !('skipped' in hw)) {
+    out.push(
+      row([`key wrap, ${hw.recipients} recipients per notice (one thread)`, 'build µs', 'open µs', 'envelope bytes']),
+      row(['---', '---', '---', '---']),
+      row(['X25519 alone', hw.x25519.buildUs, hw.x25519.openUs, hw.x25519.envelopeBytes]),
+      row(['X25519 + ML-KEM-768', hw.hybrid.buildUs, hw.hybrid.openUs, hw.hybrid.envelopeBytes]),
+      row(['hybrid / X25519', `${hw.buildRatio}×`, `${hw.openRatio}×`, `+${hw.extraBytesPerRecipient} per recipient`]),
+      '',
+    );
+  }
   out.push(row(['deadline probe (FLASH 1 s, never acknowledged)', 'fire error p50 / p99 / max ms', 'steps fired / probes']), row(['---', '---', '---']));
   for (const [rate, f] of Object.entries(r.deadlines.byOfferedRate)) {
     out.push(row([`during Hotline ${rate.replace('at', '')}/s`, `${f.fireErrorMs.p50} / ${f.fireErrorMs.p99} / ${f.fireErrorMs.max}`, `${f.events} / ${f.probes}`]));
