@@ -2,7 +2,7 @@
 import * as fs from 'node:fs';
 import Database from 'better-sqlite3';
 import { fromB64u, fromUtf8, HotlineError, open, seal, toB64u, utf8 } from '../shared/index.ts';
-import type { ChainLink, ChainPosition, ChainState, DrillMark, EnvelopeHeader, Level, RelayReceipt, Role, WitnessStatement } from '../shared/index.ts';
+import type { ChainLink, ChainPosition, ChainState, DrillMark, EnvelopeHeader, Level, RelayReceipt, Role, TemplateRef, Tlp, WitnessStatement } from '../shared/index.ts';
 
 const schema = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -99,6 +99,10 @@ export interface MessageRecord {
   readonly refs: readonly string[];
   readonly subject: string | null;
   readonly text: string | null;
+  /** TLP 2.0 label of the notice; null on notices from clients before templates (read as TLP:AMBER). */
+  readonly tlp?: Tlp | null;
+  /** A template notice's catalogue, template and field values (sealed at rest like the text). */
+  readonly template?: TemplateRef | null;
   readonly recordedAt: number;
   readonly receipt: RelayReceipt | null;
 }
@@ -135,6 +139,8 @@ interface MessageRow {
   refs_json: string;
   subject: string | null;
   text: string | null;
+  tlp: Tlp | null;
+  template_json: string | null;
   recorded_at: number;
   receipt_json: string | null;
 }
@@ -157,6 +163,8 @@ function toMessage(r: MessageRow, content: (id: string, field: ContentField, sto
     refs: JSON.parse(r.refs_json) as string[],
     subject: content(r.id, 'subject', r.subject),
     text: content(r.id, 'text', r.text),
+    tlp: r.tlp ?? null,
+    template: r.template_json ? (JSON.parse(content(r.id, 'template', r.template_json) as string) as TemplateRef) : null,
     recordedAt: r.recorded_at,
     receipt: r.receipt_json ? (JSON.parse(r.receipt_json) as RelayReceipt) : null,
   };
@@ -187,7 +195,7 @@ function toContact(r: ContactRow): ContactRecord {
 }
 
 /** The message fields that are content (what a person wrote), sealed at rest; everything else in a row is metadata. */
-type ContentField = 'subject' | 'text';
+type ContentField = 'subject' | 'text' | 'template';
 
 /** meta key set once every message's content in the file is sealed (a new file, or an old one after its migration). */
 const CONTENT_SEALED_META = 'content_sealed_v1';
@@ -229,6 +237,10 @@ export class HistoryStore {
     // Deleted and overwritten content is zeroed in the file, not left in free pages.
     this.db.pragma('secure_delete = ON');
     this.db.exec(schema);
+    // Templates and TLP (issue 19): two columns added to files of earlier versions.
+    const columns = new Set((this.db.prepare('PRAGMA table_info(messages)').all() as { name: string }[]).map((c) => c.name));
+    if (!columns.has('tlp')) this.db.exec('ALTER TABLE messages ADD COLUMN tlp TEXT');
+    if (!columns.has('template_json')) this.db.exec('ALTER TABLE messages ADD COLUMN template_json TEXT');
     this.#contentKey = options.contentKey ?? null;
     if (this.#contentKey !== null) this.#sealClearContent();
   }
@@ -324,13 +336,13 @@ export class HistoryStore {
     const inserted = this
       .stmt(
         `INSERT OR IGNORE INTO messages (id, direction, kind, channel, from_kid, from_state, to_state, level, drill_json, seq, created_at,
-           accepted_at, ack_deadline, refs_json, subject, text, recorded_at, receipt_json)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+           accepted_at, ack_deadline, refs_json, subject, text, recorded_at, receipt_json, tlp, template_json)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
       .run(
         m.id, m.direction, m.kind, m.channel, m.from, m.fromState, m.toState, m.level, m.drill ? JSON.stringify(m.drill) : null, m.seq,
         m.createdAt, m.acceptedAt, m.ackDeadline, JSON.stringify(m.refs), this.#sealContent(m.id, 'subject', m.subject), this.#sealContent(m.id, 'text', m.text),
-        now, m.receipt ? JSON.stringify(m.receipt) : null,
+        now, m.receipt ? JSON.stringify(m.receipt) : null, m.tlp ?? null, m.template ? this.#sealContent(m.id, 'template', JSON.stringify(m.template)) : null,
       ).changes === 1;
     if (inserted) {
       const ref = this.stmt('INSERT OR IGNORE INTO message_refs (ref_id, id) VALUES (?, ?)');

@@ -51,6 +51,8 @@ import {
   type Level,
   type RelayMessage,
   type RelayReceipt,
+  type Content,
+  type Tlp,
 } from '../shared/index.ts';
 import { HistoryStore, type ContactRecord, type MessageRecord } from './history.ts';
 import { ChainLock } from './chain-lock.ts';
@@ -60,6 +62,7 @@ import { RelayConnection, type RelayTlsOptions } from './relay-connection.ts';
 import { trustContact } from './trust/contacts.ts';
 import { ingestTrustDocuments } from './trust/trust-keeper.ts';
 import { TrustStore } from './trust/trust-store.ts';
+import { checkIncomingContent, templateContent } from './templates/template-send.ts';
 
 type Deliver = Extract<RelayMessage, { type: 'deliver' }>;
 type Accepted = Extract<RelayMessage, { type: 'accepted' }>;
@@ -136,6 +139,10 @@ export interface SendInput {
   readonly refs?: readonly string[];
   /** Drill directors only: the party this drill envelope is sent as (the director plays the counterpart). */
   readonly asState?: string;
+  /** TLP 2.0 label; the channel's default (its bound catalogue's defaultTlp, else TLP:AMBER) when absent. */
+  readonly tlp?: Tlp;
+  /** A template notice: checked against the catalogue the channel's charter binds (client/templates/template-send.ts). */
+  readonly template?: { readonly id: string; readonly fields: Readonly<Record<string, string>> };
 }
 
 export interface SendResult {
@@ -205,7 +212,7 @@ export class KeyChangedError extends HotlineError {
 
 
 /** What the local history keeps of an envelope: its header, its decrypted content and the relay's receipt. */
-function messageRecordOf(h: EnvelopeHeader, content: { subject: string | null; text: string }, receipt: RelayReceipt, direction: 'in' | 'out'): Omit<MessageRecord, 'recordedAt'> {
+function messageRecordOf(h: EnvelopeHeader, content: Content, receipt: RelayReceipt, direction: 'in' | 'out'): Omit<MessageRecord, 'recordedAt'> {
   return {
     id: h.id,
     direction,
@@ -223,6 +230,8 @@ function messageRecordOf(h: EnvelopeHeader, content: { subject: string | null; t
     refs: h.refs,
     subject: content.subject,
     text: content.text,
+    tlp: content.tlp ?? null,
+    template: content.template ?? null,
     receipt,
   };
 }
@@ -514,13 +523,13 @@ export class HotlineClient extends EventEmitter<HotlineClientEvents> {
     if (!own) throw new HotlineError('NO_IDENTITY', 'this identity has not joined a relay yet: run `hotline join INVITE`');
     if (this.ready().length === 0) throw new HotlineError('RELAY_UNREACHABLE', 'not connected to any relay');
     const kind = input.kind ?? 'notice';
-    if ((kind === 'notice' || kind === 'reply' || kind === 'raise') && input.text.trim().length === 0) {
+    if ((kind === 'notice' || kind === 'reply' || kind === 'raise') && input.text.trim().length === 0 && !input.template) {
       throw new HotlineError('BAD_INPUT', 'the notice text is empty: write what happened');
     }
     const channel = this.channelTo(input.toState, own);
     let plan = await this.planRecipients(channel, own, input.toState, kind, director);
     const id = uuidv7(this.now());
-    const content = { subject: input.subject ?? null, text: input.text };
+    const content = templateContent(plan.trust.charter.charter.templates, input);
     // One send at a time per channel: chanSeq and prev are taken from the head, and the head moves only on acceptance.
     return this.withChainLock(channel.id, async () => {
       let lastError: HotlineError | null = null;
@@ -976,6 +985,10 @@ export class HotlineClient extends EventEmitter<HotlineClientEvents> {
       return;
     }
     const ks = this.options.keystore;
+    const refuse = (e: HotlineError): void => {
+      this.alarm(e.code, `${h.kind} ${h.id} "from ${h.fromState}" refused: ${e.message}`, h.id, conn.url);
+      this.confirm(conn, h.id);
+    };
     let opened: ReturnType<typeof openEnvelope>;
     try {
       opened = openEnvelope(envelope, { kid: this.identity.kid, prekeySecrets: ks.prekeySecrets(), kemKeys: ks.kemKeys() }, { requireHybrid: trust.charter.hybridWrap === 'required' });
@@ -984,8 +997,14 @@ export class HotlineClient extends EventEmitter<HotlineClientEvents> {
       if (e.code !== 'HYBRID_REQUIRED') throw e;
       // A downgrade (X25519 alone where the charter or the prekey demands ML-KEM too): not shown, not receipted, kept
       // out of redelivery, and said to the person, like any envelope the signed documents do not allow.
-      this.alarm(e.code, `${h.kind} ${h.id} "from ${h.fromState}" refused: ${e.message}`, h.id, conn.url);
-      this.confirm(conn, h.id);
+      refuse(e);
+      return;
+    }
+    try {
+      // A template must be one of the catalogue this channel's charter binds, with well-typed fields: else it is not shown.
+      checkIncomingContent(trust.charter.templates, opened.content);
+    } catch (cause) {
+      refuse(toHotlineError(cause));
       return;
     }
     verifyReceipt(msg.receipt, conn.relayKid ?? undefined);

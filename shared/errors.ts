@@ -69,6 +69,9 @@ export const errorCodes = {
   BAD_INPUT: { status: 400, close: null, message: 'invalid input', hint: 'see --help' },
   TIMEOUT: { status: 504, close: null, message: 'timed out', hint: 'retry' },
   INTERNAL: { status: 500, close: 1011, message: 'internal error', hint: 'see the relay log' },
+  TEMPLATE_REFUSED: { status: 400, close: null, message: 'the notice names a template its channel\'s catalogue does not hold', hint: 'both states must bind the same catalogue in the charter: compare `hotline templates list` with the charter' },
+  BAD_TEMPLATE_FIELD: { status: 400, close: null, message: 'a template field is missing or ill-formed', hint: 'see `hotline templates show ID` for the fields and their types' },
+  BAD_CATALOGUE: { status: 400, close: null, message: 'the template catalogue does not match its schema', hint: 'fix the line and field named' },
 } as const;
 
 export type ErrorCode = keyof typeof errorCodes;

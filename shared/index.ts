@@ -18,3 +18,4 @@ export * from './bundle-compare.ts';
 export * from './sealing.ts';
 export * from './trust/index.ts';
 export * from './evidence/index.ts';
+export * from './templates/index.ts';

@@ -1,5 +1,6 @@
 // Zod schemas for everything that crosses a boundary: envelopes, receipts, audit records, and every wire message.
 import { z } from 'zod';
+import { templateRefSchema, tlpSchema } from './templates/notice.ts';
 import { errorCodeList, type ErrorCode } from './errors.ts';
 import { escalationActions, escalationPercentRange, escalationPolicyProblem } from './escalation.ts';
 import { levels } from './levels.ts';
@@ -133,6 +134,10 @@ export type Envelope = z.infer<typeof envelopeSchema>;
 export const contentSchema = z.strictObject({
   subject: wellFormedString(200).nullable(),
   text: wellFormedString(limits.maxTextChars),
+  /** TLP 2.0 label (absent on notices of clients before templates: read as TLP:AMBER). */
+  tlp: tlpSchema.optional(),
+  /** A template notice: catalogue hash, template id and number, field values. Only ever inside the encrypted body. */
+  template: templateRefSchema.optional(),
 });
 export type Content = z.infer<typeof contentSchema>;
 
