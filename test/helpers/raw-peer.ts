@@ -8,6 +8,7 @@ import {
   relayMessageSchema,
   signStatement,
   uuidv7,
+  type Content,
   type Envelope,
   type EnvelopeHeader,
   type Identity,
@@ -117,7 +118,7 @@ export class RawPeer {
   }
 
   /** Builds a signed envelope from this peer (seq auto-increments unless given). */
-  envelope(to: RawPeer[], overrides: Partial<Omit<EnvelopeHeader, 'v' | 'from'>> = {}, text = 'test notice'): Envelope {
+  envelope(to: RawPeer[], overrides: Partial<Omit<EnvelopeHeader, 'v' | 'from'>> = {}, text = 'test notice', content?: Content): Envelope {
     const toState = overrides.toState ?? to[0]?.state ?? 'CN';
     const channel = overrides.channel ?? [this.state, toState].sort().join('-');
     this.seq = overrides.seq ?? this.seq + 1;
@@ -137,7 +138,7 @@ export class RawPeer {
         ...overrides,
         seq: this.seq,
       },
-      content: { subject: null, text },
+      content: content ?? { subject: null, text },
       recipients: to.map((p) => ({ kid: p.identity.kid, prekey: p.prekey.prekey })),
       now: Date.now(),
     });

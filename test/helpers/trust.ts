@@ -52,6 +52,8 @@ export interface CharterTerms {
   readonly timeTolerance?: number;
   /** The charter requires hybrid (X25519 + ML-KEM-768) wrapping. */
   readonly requireHybrid?: boolean;
+  /** catalogueHash of the template catalogue the charter binds. */
+  readonly templates?: string | null;
 }
 
 /** Version `version` of a channel charter, signed by both test authorities (or the ones given). */
@@ -69,7 +71,7 @@ export function testCharter(channel: string, terms: CharterTerms = {}, previous:
     escalation: [...(terms.escalation ?? defaultEscalationPolicy)],
     directors: [...(terms.directors ?? [])],
     reviewers: [...(terms.reviewers ?? [])],
-    templates: null,
+    templates: terms.templates ?? null,
     timeTolerance: terms.timeTolerance ?? DEFAULT_TIME_TOLERANCE_MS,
     ...(terms.requireHybrid === true ? { hybridWrap: 'required' as const } : {}),
   };
