@@ -23,6 +23,8 @@ export interface CharterTermsChange {
   readonly timeTolerance: number | null;
   /** 'required' or 'optional' sets the hybrid-wrapping rule; absent keeps the previous version's (optional for v1). */
   readonly hybridWrap?: 'required' | 'optional';
+  /** catalogueHash of the template catalogue to bind; null unbinds; undefined keeps the previous version's. */
+  readonly templates?: string | null;
 }
 
 /** The two states of a channel id typed by a person (`CN-US`, `cn-us`); BAD_INPUT unless it joins two states. */
@@ -80,7 +82,7 @@ export function proposeCharter(authority: Authority, channelInput: string, peer:
     escalation: previous ? [...previous.escalation] : [...defaultEscalationPolicy],
     directors: [...(change.directors ?? previous?.directors ?? [])],
     reviewers: [...(change.reviewers ?? previous?.reviewers ?? [])],
-    templates: previous?.templates ?? null,
+    templates: change.templates !== undefined ? change.templates : (previous?.templates ?? null),
     timeTolerance: change.timeTolerance ?? previous?.timeTolerance ?? DEFAULT_TIME_TOLERANCE_MS,
     ...((change.hybridWrap ?? (previous?.hybridWrap === 'required' ? 'required' : 'optional')) === 'required' ? { hybridWrap: 'required' as const } : {}),
   };

@@ -24,6 +24,8 @@ import {
   type RosterMember,
   type SignedCharter,
   type SignedRoster,
+  catalogueHash,
+  parseCatalogue,
 } from '../../shared/index.ts';
 import {
   charterChainTo,
@@ -269,6 +271,7 @@ ${ENV_HELP}
     .option('--time-tolerance <duration>', 'how far a relay clock may be off before clients alarm, e.g. 2m (default 2m)')
     .option('--require-hybrid', 'every notice must wrap its key with X25519 and post-quantum ML-KEM-768; clients refuse any that does not')
     .option('--allow-classical', 'drop the hybrid requirement of the previous version (X25519 alone accepted again)')
+    .option('--templates <file|none>', 'bind this template catalogue (its hash) both states agreed on, e.g. catalogues/default.json; none unbinds')
     .option('--out <file>', 'where to write the proposal (default ./charter-A-B-v<N>.json)')
     .option('--force', 'overwrite the output file if it exists')
     .option('--replace', 'withdraw this authority\'s own proposal of the same version that the other side has not signed, and propose anew')
@@ -287,6 +290,7 @@ ${ENV_HELP}
           timeTolerance?: string;
           requireHybrid?: boolean;
           allowClassical?: boolean;
+          templates?: string;
           out?: string;
           force?: boolean;
           replace?: boolean;
@@ -294,7 +298,7 @@ ${ENV_HELP}
       ) => {
         try {
           const { channel } = parseChannel(channelInput);
-          const change = termsChange(opts);
+          const change = { ...termsChange(opts), ...(opts.templates !== undefined ? { templates: boundCatalogueHash(opts.templates) } : {}) };
           const a = await openOwnAuthority();
           const held = newestSignedCharter(a.home, channel);
           const pending = charterVersions(a.home, channel).find((d) => d.charter.version === (held?.charter.version ?? 0) + 1) ?? null;
@@ -631,6 +635,12 @@ async function showVerifiedRosters(state: string | undefined, opts: JsonOption &
 function memberLines(members: readonly RosterMember[]): string[] {
   if (members.length === 0) return ['  no members'];
   return members.map((m) => `  ${m.role.padEnd(9)} ${m.name}\n            key ${m.kid}\n            fingerprint ${fingerprint(m.kid)}`);
+}
+
+/** The hash a charter binds for `--templates FILE` (checked: BAD_CATALOGUE names line and field), or null for none. */
+function boundCatalogueHash(file: string): string | null {
+  if (file === 'none') return null;
+  return catalogueHash(parseCatalogue(fs.readFileSync(file, 'utf8')));
 }
 
 function termsChange(opts: {

@@ -1,4 +1,5 @@
 // Human output for the CLI: levels in capitals, unmistakable DRILL banners, times in UTC, durations a duty officer reads at a glance.
+import { templateLines } from '../templates/template-view.ts';
 import { fingerprint, formatDuration, type DrillMark } from '../../shared/index.ts';
 import type { AckInfo, EscalationInfo, ReceiptInfo } from '../hotline-client.ts';
 import type { AlarmRecord, ContactRecord, MessageRecord } from '../history.ts';
@@ -47,6 +48,7 @@ export function noticeBlock(m: MessageRecord, names: (kid: string) => string | n
   lines.push(`  id ${m.id}${m.refs.length ? `  (re ${m.refs.map(shortId).join(', ')})` : ''}`);
   if (m.kind !== 'ack' && m.kind !== 'receipt') lines.push(`  ${deadlineText(m.ackDeadline)}`);
   if (m.subject) lines.push(`  Subject: ${m.subject}`);
+  for (const l of templateLines(m)) lines.push(`  ${l}`);
   if (m.text) for (const l of m.text.split('\n')) lines.push(`  ${l}`);
   if (m.direction === 'in' && m.toState === ownState && (m.kind === 'notice' || m.kind === 'raise')) lines.push(`  → acknowledge: hotline ack ${shortId(m.id)}   reply: hotline reply ${shortId(m.id)} "…"`);
   if (banner) lines.push(banner);

@@ -11,6 +11,7 @@ import { registerDrillCommands } from './drill-commands.ts';
 import { registerIdentityCommands } from './identity-commands.ts';
 import { registerMessageCommands } from './message-commands.ts';
 import { registerReviewCommands } from './review-commands.ts';
+import { registerTemplateCommands } from './template-commands.ts';
 import { registerWitnessCommands } from './witness-commands.ts';
 
 // Everything this process writes under HOTLINE_HOME (history with plaintext, profile) is for this user only.
@@ -57,6 +58,7 @@ registerCheckCommands(program);
 registerDrillCommands(program);
 registerAuthorityCommands(program);
 registerWitnessCommands(program);
+registerTemplateCommands(program);
 
 // A key id that starts with "-" is an operand, not an option (argv.ts).
 await program.parseAsync(keyIdsAsOperands(process.argv, program));

@@ -6,6 +6,7 @@ import type { HotlineClient, SendResult } from '../hotline-client.ts';
 import type { MessageRecord } from '../history.ts';
 import { checkIdForm, fullCheckIdPattern, typedCheckId } from './check-commands.ts';
 import { fail, output, withClient } from './context.ts';
+import { parseFields } from './template-commands.ts';
 import { ackLine, alarmBlock, deadlineText, drillBanner, levelTag, noticeBlock, openAlarmLine, receiptLine, relayEventLine, shortId, utc } from './format.ts';
 
 interface SendOptions {
@@ -15,6 +16,9 @@ interface SendOptions {
   drill?: string;
   relay?: string;
   json?: boolean;
+  template?: string;
+  field: string[];
+  tlp?: string;
 }
 
 function readText(arg: string | undefined): string {
@@ -103,6 +107,9 @@ export function registerMessageCommands(program: Command): void {
     .option('--drill <drillId>', 'mark as part of a drill: shown as DRILL everywhere, never as real')
     .option('--relay <url>', 'relay URL(s), comma-separated (default HOTLINE_RELAY or the joined relays)')
     .option('--json', 'print {id, acceptedAt, ackDeadline, ...}')
+    .option('--template <id>', 'a template of the catalogue the charter binds (hotline templates list); TEXT is then optional')
+    .option('--field <name=value>', 'a template field (repeatable); tlp=AMBER sets the TLP label', (v: string, p: string[]) => [...p, v], [] as string[])
+    .option('--tlp <label>', "TLP 2.0 label: RED, AMBER+STRICT, AMBER, GREEN, CLEAR (default: the channel's)")
     .argument('[text]', 'the notice text; - reads stdin')
     .action(async (textArg: string | undefined, opts: SendOptions) => {
       try {
@@ -110,10 +117,13 @@ export function registerMessageCommands(program: Command): void {
         const toState = parseState(opts.to);
         const drill = parseDrill(opts.drill);
         const text = readText(textArg);
-        if (text.trim().length === 0) throw new HotlineError('BAD_INPUT', 'the notice text is empty: write what happened (or pass - to read it from stdin)');
+        const { fields, tlp } = parseFields(opts.field, opts.tlp);
+        if (!opts.template && Object.keys(fields).length) throw new HotlineError('BAD_INPUT', '--field needs --template ID (see hotline templates list)');
+        if (text.trim().length === 0 && !opts.template) throw new HotlineError('BAD_INPUT', 'the notice text is empty: write what happened (or pass - to read it from stdin)');
+        const template = opts.template ? { id: opts.template, fields } : undefined;
         const result = await withClient({ relay: opts.relay }, (client) => {
           refuseOwnState(client, toState);
-          return client.send({ toState, level, subject: opts.subject ?? null, text, drill });
+          return client.send({ toState, level, subject: opts.subject ?? null, text, drill, tlp, template });
         });
         output(opts, sendJson(result, { level, drill }), () => sentSummary('notice', level, toState, result, drill));
       } catch (e) {
