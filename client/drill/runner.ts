@@ -130,6 +130,8 @@ export async function runDrill(client: HotlineClient, scenario: DrillScenario, o
       level: inject.level,
       subject: inject.subject,
       text: inject.text,
+      template: inject.template,
+      tlp: inject.tlp,
       // The drill's deadline for this level (scaled by timeScale) travels signed in the header, so every client can check the relay's.
       drill: { drillId: options.drillId, inject: inject.index, ...(deadlines[inject.level] !== undefined ? { ackWithinMs: deadlines[inject.level] } : {}) },
     });

@@ -1,7 +1,7 @@
 // Drill scenario files (YAML or JSON): parsing and validation with errors that name the line and the field.
 import { LineCounter, parseDocument, isNode } from 'yaml';
 import { z } from 'zod';
-import { HotlineError, levelSchema, parseDuration, stateCodeSchema, type Level } from '../../shared/index.ts';
+import { HotlineError, levelSchema, parseDuration, stateCodeSchema, tlpSchema, type Level, type Tlp } from '../../shared/index.ts';
 
 const durationSchema = z.string().or(z.number()).transform((value, ctx) => {
   if (typeof value === 'number') {
@@ -33,8 +33,11 @@ const injectSchema = z.strictObject({
   to: stateCodeSchema,
   level: levelInput,
   subject: z.string().max(200).optional(),
-  text: z.string().min(1, 'inject text must not be empty').max(64 * 1024),
-});
+  text: z.string().max(64 * 1024).default(''),
+  /** A template of the catalogue the channel's charter binds, with its fields (checked when the inject is sent). */
+  template: z.strictObject({ id: z.string().min(1).max(64), fields: z.record(z.string(), z.string()) }).optional(),
+  tlp: tlpSchema.optional(),
+}).refine((i) => i.template !== undefined || i.text.trim().length > 0, { message: 'inject text must not be empty (or give a template)', path: ['text'] });
 
 export const scenarioSchema = z
   .strictObject({
@@ -64,6 +67,8 @@ export interface DrillInject {
   readonly level: Level;
   readonly subject: string | null;
   readonly text: string;
+  readonly template?: { readonly id: string; readonly fields: Readonly<Record<string, string>> };
+  readonly tlp?: Tlp;
 }
 
 export interface DrillScenario {
@@ -107,7 +112,7 @@ export function parseScenario(text: string, fileName: string): DrillScenario {
     timeScale: s.timeScale,
     deadlines,
     injects: s.injects
-      .map((inj, index) => ({ index, atMs: inj.at, to: inj.to, level: inj.level, subject: inj.subject ?? null, text: inj.text }))
+      .map((inj, index) => ({ index, atMs: inj.at, to: inj.to, level: inj.level, subject: inj.subject ?? null, text: inj.text, ...(inj.template ? { template: inj.template } : {}), ...(inj.tlp ? { tlp: inj.tlp } : {}) }))
       .sort((a, b) => a.atMs - b.atMs || a.index - b.index),
   };
 }

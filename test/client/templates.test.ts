@@ -113,3 +113,12 @@ describe('template notices between PoCs', () => {
     expect(alarms[1]!.message).toMatch(/not the catalogue the charter binds/);
   });
 });
+
+describe('drill injects', () => {
+  it('a scenario inject may name a template and its fields instead of text', async () => {
+    const { parseScenario } = await import('../../client/drill/scenario.ts');
+    const s = parseScenario('drill: "Grid"\nparticipants: [US, CN]\ninjects:\n  - {at: 0s, to: CN, level: FLASH, tlp: "TLP:GREEN", template: {id: stand-down, fields: {effectiveAt: "2026-12-03T12:00Z"}}}\n', 'grid.yaml');
+    expect(s.injects[0]).toMatchObject({ text: '', tlp: 'TLP:GREEN', template: { id: 'stand-down', fields: { effectiveAt: '2026-12-03T12:00Z' } } });
+    expect(() => parseScenario('drill: "Grid"\nparticipants: [US, CN]\ninjects:\n  - {at: 0s, to: CN, level: FLASH}\n', 'grid.yaml')).toThrow(/text/);
+  });
+});
