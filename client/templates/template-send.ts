@@ -10,7 +10,7 @@ export function templateContent(
   const catalogue = catalogueByHash(bound);
   const tlp = input.tlp ?? catalogue?.defaultTlp ?? 'TLP:AMBER';
   if (!input.template) return { subject: input.subject ?? null, text: input.text, tlp };
-  if (bound === null) throw new HotlineError('TEMPLATE_REFUSED', 'the charter of this channel binds no template catalogue: both authorities must bind one (`hotline authority charter propose --templates FILE`) before template notices');
+  if (bound === null) throw new HotlineError('TEMPLATE_REFUSED', 'the charter of this channel binds no template catalogue: both authorities must bind one (`hotline charter propose --templates FILE`) before template notices');
   if (!catalogue) throw new HotlineError('TEMPLATE_REFUSED', `the charter binds catalogue ${bound.slice(0, 12)}…, which this PoC does not hold: put its file in HOTLINE_CATALOGUES`);
   return { subject: input.subject ?? null, text: input.text, tlp, template: buildTemplateRef(catalogue, bound, input.template.id, input.template.fields) };
 }
