@@ -4,7 +4,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createPrekey, fromB64u, initCrypto, isHybridEnvelope, parseEnvelope, signManifest, verifyReviewBundle, type KeyWrapReport, type SignedPrekey } from '../../shared/index.ts';
 import { buildReviewBundle } from '../../server/review-export.ts';
 import type { HotlineClient } from '../../client/hotline-client.ts';
-import { enrolPoc, pocClient, whenConnected, type EnrolledPoc } from '../helpers/poc.ts';
+import { connectedClient, enrolPoc, until, type EnrolledPoc } from '../helpers/poc.ts';
 import { RawPeer } from '../helpers/raw-peer.ts';
 import { startTestRelay, tempDir, type TestRelay } from '../helpers/relay.ts';
 import { startTamperProxy, type Frame, type TamperProxy } from '../helpers/tamper-proxy.ts';
@@ -22,18 +22,7 @@ afterEach(async () => {
   await relay?.dispose();
 });
 
-async function connected(poc: EnrolledPoc, via?: string): Promise<HotlineClient> {
-  const client = pocClient(poc, { via, reconnect: false });
-  clients.push(client);
-  await client.connect();
-  expect(await whenConnected(client, 3000)).toBe(true);
-  return client;
-}
-
-async function until(check: () => boolean, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!check() && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
-}
+const connected = (poc: EnrolledPoc, via?: string): Promise<HotlineClient> => connectedClient(clients, poc, { via });
 
 /** The offline verifier's key-wrap report over the relay's whole export. */
 function verifiedKeyWrap(): KeyWrapReport {

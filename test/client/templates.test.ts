@@ -5,7 +5,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildTemplateRef, catalogueHash, initCrypto, parseCatalogue, renderTemplateNotice, type Catalogue } from '../../shared/index.ts';
 import type { HotlineClient } from '../../client/hotline-client.ts';
 import type { MessageRecord } from '../../client/history.ts';
-import { enrolPoc, pocClient, whenConnected, type EnrolledPoc } from '../helpers/poc.ts';
+import { connectedClient, enrolPoc, until, type EnrolledPoc } from '../helpers/poc.ts';
 import { RawPeer } from '../helpers/raw-peer.ts';
 import { startTestRelay, tempDir, type TestRelay } from '../helpers/relay.ts';
 import { chartered } from '../helpers/trust.ts';
@@ -26,18 +26,7 @@ afterEach(async () => {
   await relay?.dispose();
 });
 
-async function connected(poc: EnrolledPoc): Promise<HotlineClient> {
-  const client = pocClient(poc, { reconnect: false });
-  clients.push(client);
-  await client.connect();
-  expect(await whenConnected(client, 3000)).toBe(true);
-  return client;
-}
-
-async function until(check: () => boolean, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!check() && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
-}
+const connected = (poc: EnrolledPoc): Promise<HotlineClient> => connectedClient(clients, poc);
 
 /** Every byte under a folder (the relay's SQLite files, WAL included). */
 function allBytes(dir: string): Buffer {

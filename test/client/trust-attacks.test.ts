@@ -13,7 +13,7 @@ import {
   type RelayReceipt,
 } from '../../shared/index.ts';
 import { HotlineClient } from '../../client/hotline-client.ts';
-import { enrolPoc, pocClient, whenConnected, type EnrolledPoc } from '../helpers/poc.ts';
+import { connectedClient, enrolPoc, until, type EnrolledPoc } from '../helpers/poc.ts';
 import { RawPeer } from '../helpers/raw-peer.ts';
 import { adminCall, startTestRelay, tempDir, type TestRelay } from '../helpers/relay.ts';
 import { startTamperProxy, type Frame, type TamperProxy } from '../helpers/tamper-proxy.ts';
@@ -39,18 +39,7 @@ function watch(client: HotlineClient): { alarms: Alarm[]; notices: string[]; ack
   return seen;
 }
 
-async function connected(poc: EnrolledPoc, via?: string): Promise<HotlineClient> {
-  const client = pocClient(poc, { via, reconnect: false });
-  clients.push(client);
-  await client.connect();
-  expect(await whenConnected(client, 3000)).toBe(true);
-  return client;
-}
-
-async function until(check: () => boolean, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!check() && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
-}
+const connected = (poc: EnrolledPoc, via?: string): Promise<HotlineClient> => connectedClient(clients, poc, { via });
 
 /** A relay with the US-CN charter (FLASH 5 min), one PoC per state on the rosters, and their keys published. */
 async function setup(label: string): Promise<{ us: EnrolledPoc; cn: EnrolledPoc }> {

@@ -107,6 +107,24 @@ export function whenConnected(client: HotlineClient, timeoutMs: number): Promise
   });
 }
 
+/**
+ * A one-shot client for `poc` (reconnect off unless `options` say otherwise), pushed onto `clients` for the caller's
+ * afterEach to close, connected and welcomed within 3 s (else it throws).
+ */
+export async function connectedClient(clients: HotlineClient[], poc: EnrolledPoc, options: PocClientOptions = {}): Promise<HotlineClient> {
+  const client = pocClient(poc, { reconnect: false, ...options });
+  clients.push(client);
+  await client.connect();
+  if (!(await whenConnected(client, 3000))) throw new Error(`${poc.label} was not welcomed by the relay within 3 s`);
+  return client;
+}
+
+/** Polls `check` every 20 ms until it holds or `ms` pass; returns either way (the caller's expect says what failed). */
+export async function until(check: () => boolean, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!check() && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+}
+
 /** One keyfile in `root/label` joined to every relay in `relays` (one invite each), as a PoC with redundant relays holds it. */
 export interface MultiRelayPoc {
   readonly keystore: Keystore;
