@@ -10,11 +10,15 @@ export interface HeldCatalogue {
   readonly catalogue: Catalogue;
 }
 
-/** The shipped catalogues' folder: catalogues/ at the repository root (also next to the CLI bundle). */
+let shippedDir: string | null = null;
+
+/** The shipped catalogues' folder: catalogues/ at the repository root (also next to the CLI bundle); looked up once. */
 export function shippedCatalogueDir(): string {
+  if (shippedDir !== null) return shippedDir;
   const here = dirname(fileURLToPath(import.meta.url));
-  for (const c of [resolve(here, '../../catalogues'), resolve(here, '../catalogues'), resolve(here, 'catalogues')]) if (existsSync(c)) return c;
-  return resolve(here, '../../catalogues');
+  const candidates = [resolve(here, '../../catalogues'), resolve(here, '../catalogues'), resolve(here, 'catalogues')];
+  shippedDir = candidates.find((c) => existsSync(c)) ?? candidates[0]!;
+  return shippedDir;
 }
 
 const cache = new Map<string, HeldCatalogue[]>();

@@ -151,22 +151,22 @@ export function parseCatalogue(source: string): Catalogue {
   } catch (cause) {
     throw new HotlineError('BAD_CATALOGUE', `not JSON: ${(cause as Error).message}`, { cause });
   }
+  return validated(value, source);
+}
+
+/** Checks a catalogue already parsed (e.g. from a bundle): same rules, without line numbers. */
+export function checkCatalogueValue(value: unknown): Catalogue {
+  return validated(value, null);
+}
+
+/** Schema, then the rules across templates; errors name the field, and its line when `source` (the JSON text) is known. */
+function validated(value: unknown, source: string | null): Catalogue {
   const r = catalogueSchema.safeParse(value);
   if (!r.success) {
     const issue = r.error.issues[0];
     fail(source, issue?.path.map((p) => (typeof p === 'symbol' ? String(p) : p)) ?? [], issue?.message ?? 'invalid');
   }
   return checkCatalogue(r.data, source);
-}
-
-/** Checks a catalogue already parsed (e.g. from a bundle): same rules, without line numbers. */
-export function checkCatalogueValue(value: unknown): Catalogue {
-  const r = catalogueSchema.safeParse(value);
-  if (!r.success) {
-    const issue = r.error.issues[0];
-    fail(null, issue?.path.map((p) => (typeof p === 'symbol' ? String(p) : p)) ?? [], issue?.message ?? 'invalid');
-  }
-  return checkCatalogue(r.data, null);
 }
 
 /** The hash a charter's `templates` field holds: over the canonical JSON (RFC 8785), so formatting does not count. */
