@@ -145,7 +145,7 @@ export const signedPrekeySchema = z.strictObject({
   owner: keyIdSchema,
   prekeyId: hashSchema,
   publicKey: x25519Schema,
-  /** ML-KEM-768 encapsulation key, signed with the X25519 one; absent on prekeys made before hybrid wrapping. */
+  /** ML-KEM-768 encapsulation key, signed by the owner's identity key together with the X25519 key; absent on prekeys made before hybrid wrapping. */
   kemPublicKey: kemPublicKeySchema.optional(),
   notBefore: timestampSchema,
   notAfter: timestampSchema,

@@ -153,7 +153,7 @@ describe('hybrid wrap: round trips', () => {
   const us = () => party('us-primary', T0, { hybrid: true });
   const cn = () => party('cn-primary', T0, { hybrid: true });
 
-  it('a hybrid prekey carries an ML-KEM-768 key signed with the X25519 one, and its id names both', () => {
+  it('a hybrid prekey carries an ML-KEM-768 key signed by the owner together with the X25519 key, and its id names both', () => {
     const p = cn().prekey.prekey;
     expect(fromB64u(p.kemPublicKey as string)).toHaveLength(1184);
     expect(() => verifyPrekey(p, T0, p.owner)).not.toThrow();
